@@ -1,0 +1,1 @@
+"""chatlog benchmark suite."""

@@ -1,0 +1,1 @@
+"""chatlog's command line, REPL and JSON-RPC server: the thin outer layer that parses and prints."""

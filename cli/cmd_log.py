@@ -1,0 +1,135 @@
+"""Commands over the event log itself: ``new``, ``append``, ``tail``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+from cli.context import Context
+from cli.output import describe_event, event_as_dict, to_json
+from eventlog import ROLES, InvalidArgumentError, LogEntry
+
+FOLLOW_POLL_SECONDS = 1.0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    new = sub.add_parser("new", help="create a session and print its id")
+    new.add_argument("--title", help="session title")
+    new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    new.set_defaults(handler=run_new)
+
+    append = sub.add_parser("append", help="append a message (content read from stdin)")
+    append.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    append.add_argument("--role", required=True, choices=ROLES)
+    append.add_argument("--tokens", type=int, metavar="N", help="token count")
+    append.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="metadata entry (repeatable; V parsed as JSON when it is JSON)",
+    )
+    append.add_argument(
+        "--expected-seq",
+        type=int,
+        metavar="N",
+        help="fail with exit code 4 unless the session's last seq is N",
+    )
+    append.add_argument("--json", action="store_true", help="print the stored event as JSON")
+    append.set_defaults(handler=run_append)
+
+    tail = sub.add_parser("tail", help="print a session's events; -f follows new ones")
+    tail.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    tail.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N events")
+    tail.add_argument("--json", action="store_true", help="one JSON object per event")
+    tail.set_defaults(handler=run_tail)
+
+
+def run_new(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.out(ctx.log.create_session(title=args.title, tags=args.tag))
+    return 0
+
+
+def parse_meta(items: list[str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--meta expects KEY=VALUE, got {item!r}")
+        try:
+            meta[key] = msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            meta[key] = value
+    return meta
+
+
+def run_append(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    raw = sys.stdin.buffer.read()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgumentError(f"content on stdin is not UTF-8 (byte {exc.start})") from None
+    # One trailing newline is the shell's (`echo text | chatlog append`), not the content's.
+    content = content.removesuffix("\n").removesuffix("\r")
+    event = ctx.log.append(
+        sid,
+        args.role,
+        content,
+        token_count=args.tokens,
+        metadata=parse_meta(args.meta),
+        expected_seq=args.expected_seq,
+    )
+    ctx.out(to_json(event_as_dict(event, sid)) if args.json else str(event.seq))
+    return 0
+
+
+def _print_entries(ctx: Context, entries: list[LogEntry], as_json: bool, sid: str) -> None:
+    for entry in entries:
+        ctx.out(
+            to_json(event_as_dict(entry.event, sid)) if as_json else describe_event(entry.event)
+        )
+    ctx.stdout.flush()
+
+
+def run_tail(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    scan = ctx.log.scan(sid)
+    entries = scan.entries[-args.lines :] if args.lines else scan.entries
+    _print_entries(ctx, entries, args.json, sid)
+    if not args.follow:
+        return 0
+    return _follow(ctx, sid, scan.good_end, scan.lines, scan.last_seq, args.json)
+
+
+def _follow(ctx: Context, sid: str, offset: int, line: int, seq: int, as_json: bool) -> int:
+    """Print events appended from ``offset`` on, woken by file changes (watchfiles), with a
+    periodic re-check so nothing is missed if a notification is."""
+    from watchfiles import watch
+
+    path = ctx.log.layout.log_path(sid)
+    stop_after_delete = False
+    for _changes in watch(
+        path.parent,
+        rust_timeout=int(FOLLOW_POLL_SECONDS * 1000),
+        yield_on_timeout=True,
+        watch_filter=lambda _change, changed: changed == str(path),
+        raise_interrupt=False,
+    ):
+        if not path.exists():
+            if stop_after_delete:
+                ctx.err(f"chatlog: session {sid} was deleted")
+                return 0
+            stop_after_delete = True  # it may be mid-replacement; look once more
+            time.sleep(0.05)
+            continue
+        stop_after_delete = False
+        scan = ctx.log.scan(sid, offset, line=line, seq=seq)
+        _print_entries(ctx, scan.entries, as_json, sid)
+        offset, line, seq = scan.good_end, scan.lines, scan.last_seq
+    return 0

@@ -1,0 +1,58 @@
+"""Printing helpers shared by commands: JSON output and human-readable event lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from eventlog import AnyEvent, Message, SessionCreated, SessionTagged, SessionTitled
+from eventlog.clock import parse_timestamp
+from eventlog.events import event_type
+
+_json = msgspec.json.Encoder()
+
+
+def to_json(value: Any, *, pretty: bool = False) -> str:
+    data = _json.encode(value)
+    if pretty:
+        data = msgspec.json.format(data, indent=2)
+    return data.decode()
+
+
+def event_as_dict(event: AnyEvent, session_id: str | None = None) -> dict[str, Any]:
+    """The event as a JSON-ready dict with its ``type`` tag (and optionally its session)."""
+    data: dict[str, Any] = {"type": event_type(event)}
+    data.update(msgspec.structs.asdict(event))
+    if session_id is not None:
+        data["session_id"] = session_id
+    return data
+
+
+def local_time(ts: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    try:
+        return parse_timestamp(ts).astimezone().strftime(fmt)
+    except ValueError:
+        return ts
+
+
+def describe_event(event: AnyEvent) -> str:
+    """One event as a human line (multi-line content indented under it)."""
+    head = f"#{event.seq:<5} {local_time(event.ts)}"
+    match event:
+        case Message(role=role, content=content, token_count=tokens):
+            extra = f" ({tokens} tokens)" if tokens is not None else ""
+            body = content.replace("\n", "\n" + " " * 8)
+            return f"{head}  {role}{extra}: {body}"
+        case SessionCreated(session_id=sid, title=title, tags=tags):
+            return (
+                f"{head}  created {sid}"
+                + (f" {title!r}" if title else "")
+                + (f" tags={','.join(tags)}" if tags else "")
+            )
+        case SessionTitled(title=title):
+            return f"{head}  titled {title!r}"
+        case SessionTagged(tag=tag):
+            return f"{head}  tagged {tag}"
+        case _:
+            return f"{head}  untagged {getattr(event, 'tag', '')}"

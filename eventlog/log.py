@@ -1,0 +1,655 @@
+"""EventLog: create, append to, read and delete per-session append-only logs.
+
+Invariants (DESIGN §4):
+
+- An append is one ``write()`` of one checksummed line on an ``O_APPEND`` descriptor, made
+  under an exclusive ``flock`` on the session's log, so any number of processes can append
+  to one session: no lost events, no interleaved bytes, seqs contiguous.
+- Under the lock the writer first checks the path still names the file it holds (a deleted
+  session is never written to), learns the current last seq from the log's tail, and moves
+  a torn tail (a crashed writer's partial line) to ``quarantine/`` before truncating it.
+- A failed or short write is truncated back to the last good size; a failed fdatasync
+  fails the append, truncates its line away and drops the handle: it is never retried as
+  if it had worked.
+- Readers take no lock: a line being written is seen as a torn tail and ignored.
+
+Projections never run here; they catch up from the logs on their own (see projections/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, TypeVar, get_args
+
+import msgspec
+
+from eventlog.atomic import fsync_dir
+from eventlog.clock import utc_now_iso
+from eventlog.codec import encode_line
+from eventlog.errors import (
+    AmbiguousSessionIdError,
+    DiskFullError,
+    DurabilityError,
+    InvalidArgumentError,
+    SeqConflictError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StorageError,
+)
+from eventlog.events import (
+    ROLES,
+    AnyEvent,
+    Message,
+    SessionCreated,
+    SessionTagged,
+    SessionTitled,
+    SessionUntagged,
+)
+from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
+from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
+from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
+from eventlog.scan import LogIssue, Scan, scan_bytes
+
+FsyncPolicy = Literal["always", "interval", "never"]
+FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
+TAIL_CHUNK: Final = 64 * 1024
+MAX_CREATE_ATTEMPTS: Final = 32
+
+logger = logging.getLogger("chatlog")
+E = TypeVar("E", bound=AnyEvent)
+
+
+class _Handle:
+    """An open append descriptor and what this process knows of the log's tail."""
+
+    __slots__ = ("broken", "dirty", "fd", "ino", "last_seq", "lock", "size")
+
+    def __init__(self, fd: int, ino: int) -> None:
+        self.fd = fd
+        self.ino = ino
+        self.size = -1  # good end of the log as last verified; -1 = unknown
+        self.last_seq = 0
+        self.dirty = False  # written since the last fdatasync (interval policy)
+        self.broken: str | None = None  # a background fdatasync failed
+        self.lock = threading.Lock()
+
+
+def _translate_os_error(exc: OSError, what: str) -> StorageError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"{what}: disk full ({exc.strerror})")
+    return StorageError(f"{what}: {exc.strerror or exc}")
+
+
+class EventLog:
+    """The append-only store of every session's events under one home directory."""
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        fsync: FsyncPolicy = "always",
+        *,
+        interval_ms: int = 1000,
+        max_open: int = 64,
+        file_ops: FileOps = DEFAULT_FILE_OPS,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise InvalidArgumentError(
+                f"fsync policy must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}"
+            )
+        if interval_ms <= 0:
+            raise InvalidArgumentError("interval_ms must be positive")
+        self.layout = HomeLayout(resolve_home(home))
+        self.home = self.layout.root
+        self.fsync: FsyncPolicy = fsync
+        self.interval = interval_ms / 1000.0
+        self._ops = file_ops
+        self._max_open = max_open
+        self._handles: OrderedDict[str, _Handle] = OrderedDict()
+        self._handles_lock = threading.Lock()
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+        self._flusher_stop = threading.Event()
+        try:
+            self.layout.ensure()
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot prepare home {self.home}") from exc
+
+    # ------------------------------------------------------------------ sessions
+
+    def create_session(
+        self,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        *,
+        session_id: str | None = None,
+        ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a session and return its id.
+
+        Without ``session_id`` a fresh id is generated and claimed with ``O_EXCL`` (retrying
+        on the rare collision). With one (importers) it must be valid and unused.
+        """
+        _check_text("title", title, optional=True)
+        clean_tags = _clean_tags(tags)
+        for attempt in range(MAX_CREATE_ATTEMPTS):
+            sid = validate_session_id(session_id) if session_id else new_session_id()
+            path = self.layout.log_path(sid)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            except FileExistsError:
+                if session_id is not None:
+                    raise SessionExistsError(f"session {sid} already exists") from None
+                if attempt == MAX_CREATE_ATTEMPTS - 1:
+                    raise StorageError("could not claim a unique session id") from None
+                continue
+            except OSError as exc:
+                raise _translate_os_error(exc, f"cannot create session {sid}") from exc
+            break
+        handle = _Handle(fd, os.fstat(fd).st_ino)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            if self.fsync != "never":
+                fsync_dir(self.layout.events_dir)
+        except OSError as exc:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise _translate_os_error(exc, f"cannot create session {sid}") from exc
+        handle.size = 0
+        self._remember(sid, handle)
+        event = SessionCreated(
+            seq=1,
+            ts=ts or utc_now_iso(),
+            session_id=sid,
+            title=title or None,
+            tags=clean_tags,
+            metadata=dict(metadata or {}),
+        )
+        try:
+            self._append_event(sid, lambda seq, now: event, expected_seq=0)
+        except BaseException:
+            self._forget(sid)
+            path.unlink(missing_ok=True)
+            raise
+        return sid
+
+    def append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        token_count: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expected_seq: int | None = None,
+        *,
+        ts: str | None = None,
+    ) -> Message:
+        """Append one message; return the stored event (with its seq and timestamp)."""
+        if role not in ROLES:
+            raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        _check_text("content", content)
+        if token_count is not None and (
+            isinstance(token_count, bool) or not isinstance(token_count, int) or token_count < 0
+        ):
+            raise InvalidArgumentError("token_count must be a non-negative integer")
+        meta = dict(metadata or {})
+
+        def build(seq: int, now: str) -> Message:
+            return Message(
+                seq=seq,
+                ts=ts or now,
+                role=role,  # type: ignore[arg-type]  # checked against ROLES above
+                content=content,
+                token_count=token_count,
+                metadata=meta,
+            )
+
+        return self._append_event(session_id, build, expected_seq)
+
+    def set_title(
+        self, session_id: str, title: str, expected_seq: int | None = None
+    ) -> SessionTitled:
+        _check_text("title", title)
+        return self._append_event(
+            session_id, lambda seq, now: SessionTitled(seq=seq, ts=now, title=title), expected_seq
+        )
+
+    def add_tag(self, session_id: str, tag: str) -> SessionTagged:
+        (clean,) = _clean_tags([tag])
+        return self._append_event(
+            session_id, lambda seq, now: SessionTagged(seq=seq, ts=now, tag=clean), None
+        )
+
+    def remove_tag(self, session_id: str, tag: str) -> SessionUntagged:
+        (clean,) = _clean_tags([tag])
+        return self._append_event(
+            session_id, lambda seq, now: SessionUntagged(seq=seq, ts=now, tag=clean), None
+        )
+
+    def delete_session(self, session_id: str) -> None:
+        """Remove a session's log. Taken under the log's lock, so no append is lost into
+        an unlinked file: a writer holding a handle sees the path gone and fails."""
+        path = self.layout.log_path(session_id)
+        self._forget(session_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise SessionNotFoundError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot delete session {session_id}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    path.unlink()
+            except FileNotFoundError:
+                raise SessionNotFoundError(f"no session {session_id}") from None
+            if self.fsync != "never":
+                fsync_dir(self.layout.events_dir)
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot delete session {session_id}") from exc
+        finally:
+            os.close(fd)
+
+    def exists(self, session_id: str) -> bool:
+        return self.layout.log_path(session_id).exists()
+
+    def session_ids(self) -> list[str]:
+        return self.layout.session_ids()
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """A full session id from a full id or a unique prefix of one."""
+        if is_valid_session_id(id_or_prefix) and self.exists(id_or_prefix):
+            return id_or_prefix
+        text = id_or_prefix.strip()
+        if (
+            not text
+            or len(text) > 24
+            or not all(c.isascii() and (c.isalnum() or c in "-_") for c in text)
+        ):
+            validate_session_id(id_or_prefix)  # raises the standard invalid-id error
+        matches = [
+            sid for sid in self.session_ids() if sid.startswith(text) or sid.endswith("_" + text)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise SessionNotFoundError(f"no session matches {text!r}")
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise AmbiguousSessionIdError(f"{text!r} matches {len(matches)} sessions: {shown}")
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, session_id: str) -> Iterator[AnyEvent]:
+        """Every intact event of the session in seq order. Damaged lines are logged
+        (file and line number) and skipped; a torn tail is ignored."""
+        for entry in self.scan(session_id).entries:
+            yield entry.event
+
+    def scan(self, session_id: str, offset: int = 0, *, line: int = 0, seq: int = 0) -> Scan:
+        """Scan the log from a byte offset (a projection checkpoint); see :mod:`eventlog.scan`."""
+        path = self.layout.log_path(session_id)
+        try:
+            with open(path, "rb") as file:
+                if offset:
+                    file.seek(offset)
+                data = file.read()
+        except FileNotFoundError:
+            raise SessionNotFoundError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
+        result = scan_bytes(data, base_offset=offset, base_line=line, base_seq=seq, path=str(path))
+        for issue in result.issues:
+            logger.warning("skipped damaged line %s", issue.describe())
+        return result
+
+    def last_seq(self, session_id: str) -> int:
+        """The session's current last seq (as the next appender would see it)."""
+        path = self.layout.log_path(session_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise SessionNotFoundError(f"no session {session_id}") from None
+        try:
+            _good_end, last_seq, _torn = _tail_state(fd, os.fstat(fd).st_size, None, str(path))
+            return last_seq
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ durability
+
+    def sync(self, session_id: str | None = None) -> None:
+        """fdatasync pending appends now (all sessions, or one)."""
+        with self._handles_lock:
+            items = [(sid, h) for sid, h in self._handles.items() if session_id in (None, sid)]
+        for sid, handle in items:
+            with handle.lock:
+                if handle.fd >= 0 and handle.dirty:
+                    self._fdatasync(sid, handle)
+
+    def close(self) -> None:
+        """Flush pending appends and close every descriptor."""
+        if self._closed:
+            return
+        self._flusher_stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        try:
+            if self.fsync == "interval":
+                self.sync()
+        finally:
+            with self._handles_lock:
+                handles = list(self._handles.values())
+                self._handles.clear()
+            for handle in handles:
+                with handle.lock:
+                    _close_quietly(handle)
+            self._closed = True
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _append_event(
+        self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None
+    ) -> E:
+        path = self.layout.log_path(session_id)  # validates before any filesystem access
+        if self._closed:
+            raise StorageError("this EventLog is closed")
+        while True:
+            handle = self._handle(session_id, path)
+            with handle.lock:
+                if handle.fd < 0:  # evicted or dropped while we waited for its lock
+                    continue
+                return self._append_locked(session_id, path, handle, build, expected_seq)
+
+    def _append_locked(
+        self,
+        session_id: str,
+        path: Path,
+        handle: _Handle,
+        build: Callable[[int, str], E],
+        expected_seq: int | None,
+    ) -> E:
+        while True:
+            try:
+                fcntl.flock(handle.fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise _translate_os_error(exc, f"cannot lock session {session_id}") from exc
+            try:
+                if not self._verify_locked(session_id, path, handle):
+                    # Deleted and re-created under the same id: continue on the new file.
+                    handle = self._replace_handle(session_id, path, handle)
+                    continue
+                if expected_seq is not None and expected_seq != handle.last_seq:
+                    raise SeqConflictError(session_id, expected_seq, handle.last_seq)
+                event = build(handle.last_seq + 1, utc_now_iso())
+                try:
+                    line = encode_line(event)
+                except (msgspec.EncodeError, TypeError, OverflowError) as exc:
+                    raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
+                self._write_locked(session_id, handle, line)
+                handle.last_seq = event.seq
+                return event
+            finally:
+                if handle.fd >= 0:
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(handle.fd, fcntl.LOCK_UN)
+
+    def _replace_handle(self, session_id: str, path: Path, stale: _Handle) -> _Handle:
+        self._drop(session_id, stale)
+        fresh = self._open_handle(session_id, path)
+        with self._handles_lock:
+            self._handles[session_id] = fresh
+        return fresh
+
+    def _open_handle(self, session_id: str, path: Path) -> _Handle:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            raise SessionNotFoundError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot open session {session_id}") from exc
+        return _Handle(fd, os.fstat(fd).st_ino)
+
+    def _handle(self, session_id: str, path: Path) -> _Handle:
+        with self._handles_lock:
+            handle = self._handles.get(session_id)
+            if handle is not None:
+                self._handles.move_to_end(session_id)
+                return handle
+        return self._remember(session_id, self._open_handle(session_id, path))
+
+    def _remember(self, session_id: str, handle: _Handle) -> _Handle:
+        evicted: list[_Handle] = []
+        with self._handles_lock:
+            existing = self._handles.get(session_id)
+            if existing is not None and existing is not handle:
+                evicted.append(handle)  # another thread opened it first: use theirs
+                handle = existing
+            else:
+                self._handles[session_id] = handle
+            while len(self._handles) > self._max_open:
+                _sid, old = self._handles.popitem(last=False)
+                evicted.append(old)
+        for old in evicted:
+            with old.lock:
+                if old.dirty and old.fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.fdatasync(old.fd)
+                _close_quietly(old)
+        if self.fsync == "interval":
+            self._start_flusher()
+        return handle
+
+    def _forget(self, session_id: str) -> None:
+        with self._handles_lock:
+            handle = self._handles.pop(session_id, None)
+        if handle is not None:
+            with handle.lock:
+                _close_quietly(handle)
+
+    def _verify_locked(self, session_id: str, path: Path, handle: _Handle) -> bool:
+        """Under the flock: make sure ``handle`` is still the session's file and that
+        ``handle.size``/``last_seq`` describe its tail; cut away a torn tail.
+
+        Returns False when the path now names another file (the caller reopens)."""
+        if handle.broken is not None:
+            reason = handle.broken
+            self._drop(session_id, handle)
+            raise DurabilityError(
+                f"session {session_id}: an earlier background fdatasync failed ({reason}); "
+                "appends since the last successful sync may be lost"
+            )
+        try:
+            on_disk = os.stat(path)
+        except FileNotFoundError:
+            self._drop(session_id, handle)
+            raise SessionNotFoundError(f"no session {session_id} (it was deleted)") from None
+        if on_disk.st_ino != handle.ino:
+            return False
+        size = on_disk.st_size
+        if size == handle.size:
+            return True
+        known = handle.size if 0 <= handle.size <= size else None
+        try:
+            good_end, last_seq, torn = _tail_state(
+                handle.fd, size, known, str(path), handle.last_seq if known is not None else 0
+            )
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read {path}") from exc
+        if torn is not None:
+            self._cut_torn_tail(session_id, handle, torn)
+        handle.size = good_end
+        handle.last_seq = last_seq
+        return True
+
+    def _cut_torn_tail(self, session_id: str, handle: _Handle, torn: LogIssue) -> None:
+        """Preserve a torn tail's bytes in quarantine/, then truncate the log to its good end."""
+        try:
+            data = os.pread(handle.fd, torn.length, torn.offset)
+            if data:
+                quarantine = ensure_private_dir(self.layout.quarantine_dir)
+                name = f"{session_id}.{time.time_ns()}.torn"
+                fd = os.open(quarantine / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self._ops.ftruncate(handle.fd, torn.offset)
+            if self.fsync != "never":
+                self._ops.fdatasync(handle.fd)
+        except OSError as exc:
+            self._drop(session_id, handle)
+            raise _translate_os_error(exc, f"cannot repair torn tail of {session_id}") from exc
+        logger.info("removed torn tail of %s (%d bytes kept in quarantine)", torn.path, torn.length)
+
+    def _write_locked(self, session_id: str, handle: _Handle, line: bytes) -> None:
+        start = handle.size
+        try:
+            written = self._ops.write(handle.fd, line)
+        except OSError as exc:
+            self._roll_back(session_id, handle, start)
+            raise _translate_os_error(exc, f"cannot append to {session_id}") from exc
+        if written != len(line):
+            self._roll_back(session_id, handle, start)
+            raise DiskFullError(
+                f"cannot append to {session_id}: short write ({written} of {len(line)} bytes); "
+                "the log was truncated back to its last good size"
+            )
+        handle.size = start + written
+        if self.fsync == "always":
+            self._fdatasync(session_id, handle, roll_back_to=start)
+        elif self.fsync == "interval":
+            handle.dirty = True
+
+    def _fdatasync(self, session_id: str, handle: _Handle, roll_back_to: int = -1) -> None:
+        try:
+            self._ops.fdatasync(handle.fd)
+        except OSError as exc:
+            # Never retried as if it had worked: the kernel may have dropped the pages.
+            if roll_back_to >= 0:
+                self._roll_back(session_id, handle, roll_back_to)
+            self._drop(session_id, handle)
+            raise DurabilityError(
+                f"cannot make {session_id} durable: fdatasync failed ({exc.strerror or exc}); "
+                "the append did not happen"
+            ) from exc
+        handle.dirty = False
+
+    def _roll_back(self, session_id: str, handle: _Handle, size: int) -> None:
+        try:
+            self._ops.ftruncate(handle.fd, size)
+            handle.size = size
+        except OSError:
+            # The next writer re-verifies the tail and cuts whatever was left.
+            self._drop(session_id, handle)
+
+    def _drop(self, session_id: str, handle: _Handle) -> None:
+        """Close a handle whose state can no longer be trusted (caller holds handle.lock)."""
+        with self._handles_lock:
+            if self._handles.get(session_id) is handle:
+                del self._handles[session_id]
+        _close_quietly(handle)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is not None or self._closed:
+            return
+        with self._handles_lock:
+            if self._flusher is not None:
+                return
+            self._flusher = threading.Thread(
+                target=self._flush_periodically, name="chatlog-fsync", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_periodically(self) -> None:
+        """Background fdatasync of dirty logs every ``interval`` (Redis ``everysec``)."""
+        while not self._flusher_stop.wait(self.interval):
+            with self._handles_lock:
+                handles = [h for h in self._handles.values() if h.dirty]
+            for handle in handles:
+                with handle.lock:
+                    if handle.fd < 0 or not handle.dirty:
+                        continue
+                    try:
+                        self._ops.fdatasync(handle.fd)
+                        handle.dirty = False
+                    except OSError as exc:
+                        handle.broken = exc.strerror or str(exc)
+
+
+def _tail_state(
+    fd: int, size: int, known: int | None, path: str, known_seq: int = 0
+) -> tuple[int, int, LogIssue | None]:
+    """(good end, last seq, torn tail) of a log of ``size`` bytes, reading only its tail.
+
+    ``known`` is an offset already verified to be a line boundary (with ``known_seq`` the
+    last seq before it); without it, reading starts inside the last ``TAIL_CHUNK`` bytes
+    and widens until an intact line is found or the file's start is reached.
+    """
+    chunk = TAIL_CHUNK
+    while True:
+        if known is not None and size - known <= chunk:
+            start, base_seq, aligned = known, known_seq, True
+        else:
+            start, base_seq = max(0, size - chunk), 0
+            aligned = start == 0
+        data = os.pread(fd, size - start, start)
+        if not aligned:
+            first_nl = data.find(b"\n")
+            if first_nl < 0:
+                chunk *= 2
+                continue
+            data = data[first_nl + 1 :]
+            start += first_nl + 1
+        result = scan_bytes(data, base_offset=start, base_seq=base_seq, path=path)
+        if result.last_seq or aligned:
+            return result.good_end, result.last_seq, result.torn
+        chunk *= 2
+
+
+def _close_quietly(handle: _Handle) -> None:
+    if handle.fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(handle.fd)
+        handle.fd = -1
+
+
+def _check_text(name: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a string")
+    if "\x00" in value and name != "content":
+        raise InvalidArgumentError(f"{name} must not contain NUL characters")
+
+
+def _clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    cleaned: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 100 or "\x00" in tag:
+            raise InvalidArgumentError(f"invalid tag {tag!r} (1-100 characters, no NUL)")
+        if tag.strip() not in cleaned:
+            cleaned.append(tag.strip())
+    return tuple(cleaned)
