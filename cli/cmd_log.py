@@ -11,7 +11,7 @@ import msgspec
 
 from cli.context import Context
 from cli.output import describe_event, event_as_dict, to_json
-from eventlog import ROLES, InvalidArgumentError, LogEntry
+from eventlog import ROLES, Cursor, InvalidArgumentError, LogEntry
 
 FOLLOW_POLL_SECONDS = 1.0
 
@@ -104,23 +104,19 @@ def run_tail(args: argparse.Namespace, ctx: Context) -> int:
     _print_entries(ctx, entries, args.json, sid)
     if not args.follow:
         return 0
-    return _follow(ctx, sid, scan.good_end, scan.lines, scan.last_seq, args.json)
+    return _follow(ctx, sid, scan.cursor, args.json)
 
 
-def _follow(ctx: Context, sid: str, offset: int, line: int, seq: int, as_json: bool) -> int:
+def _follow(ctx: Context, sid: str, cursor: Cursor, as_json: bool) -> int:
     """Print events appended from ``offset`` on, woken by file changes (watchfiles), with a
     periodic re-check so nothing is missed if a notification is."""
-    from watchfiles import watch
+    from projections.changes import iter_changes
 
     path = ctx.log.layout.log_path(sid)
     stop_after_delete = False
-    for _changes in watch(
-        path.parent,
-        rust_timeout=int(FOLLOW_POLL_SECONDS * 1000),
-        yield_on_timeout=True,
-        watch_filter=lambda _change, changed: changed == str(path),
-        raise_interrupt=False,
-    ):
+    for changed in iter_changes(ctx.log.layout, tick_ms=int(FOLLOW_POLL_SECONDS * 1000)):
+        if changed and sid not in changed:
+            continue
         if not path.exists():
             if stop_after_delete:
                 ctx.err(f"chatlog: session {sid} was deleted")
@@ -129,7 +125,7 @@ def _follow(ctx: Context, sid: str, offset: int, line: int, seq: int, as_json: b
             time.sleep(0.05)
             continue
         stop_after_delete = False
-        scan = ctx.log.scan(sid, offset, line=line, seq=seq)
+        scan = ctx.log.scan(sid, cursor)
         _print_entries(ctx, scan.entries, as_json, sid)
-        offset, line, seq = scan.good_end, scan.lines, scan.last_seq
+        cursor = scan.cursor
     return 0

@@ -30,7 +30,7 @@ from eventlog.events import (
 from eventlog.home import HomeLayout, resolve_home
 from eventlog.ids import is_valid_session_id, new_session_id, short_id, validate_session_id
 from eventlog.log import FSYNC_POLICIES, EventLog, FsyncPolicy
-from eventlog.scan import LogEntry, LogIssue, Scan, scan_bytes
+from eventlog.scan import Cursor, LogEntry, LogIssue, Scan, scan_bytes
 
 __all__ = [
     "FSYNC_POLICIES",
@@ -39,6 +39,7 @@ __all__ = [
     "AmbiguousSessionIdError",
     "AnyEvent",
     "ChatlogError",
+    "Cursor",
     "DiskFullError",
     "DurabilityError",
     "Event",

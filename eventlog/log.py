@@ -58,7 +58,7 @@ from eventlog.events import (
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
 from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
-from eventlog.scan import LogIssue, Scan, scan_bytes
+from eventlog.scan import START, Cursor, LogIssue, Scan, scan_bytes
 
 FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
@@ -296,8 +296,11 @@ class EventLog:
         for entry in self.scan(session_id).entries:
             yield entry.event
 
-    def scan(self, session_id: str, offset: int = 0, *, line: int = 0, seq: int = 0) -> Scan:
-        """Scan the log from a byte offset (a projection checkpoint); see :mod:`eventlog.scan`."""
+    def scan(self, session_id: str, cursor: Cursor = START) -> Scan:
+        """Scan the log from a cursor (e.g. a projection checkpoint; default: the start).
+
+        ``result.cursor`` is where the next call should resume. See :mod:`eventlog.scan`."""
+        offset, line, seq = cursor
         path = self.layout.log_path(session_id)
         try:
             with open(path, "rb") as file:

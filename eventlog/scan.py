@@ -42,6 +42,17 @@ class LogIssue(msgspec.Struct, frozen=True):
         return f"{self.path}:{self.line}: {self.kind}: {self.detail}"
 
 
+class Cursor(NamedTuple):
+    """Where a reader stopped in a log: resume a scan here to see only newer events."""
+
+    offset: int = 0  # byte offset of the next unread line
+    line: int = 0  # complete lines before ``offset``
+    seq: int = 0  # last seq before ``offset``
+
+
+START = Cursor()
+
+
 class Scan(NamedTuple):
     entries: list[LogEntry]
     issues: list[LogIssue]  # damaged / skipped lines before the tail
@@ -49,6 +60,11 @@ class Scan(NamedTuple):
     good_end: int  # offset where the next append goes (torn tail excluded)
     lines: int  # complete lines consumed up to good_end (for resuming line numbers)
     last_seq: int  # highest seq seen in an intact line (0 when none)
+
+    @property
+    def cursor(self) -> Cursor:
+        """Where the next incremental scan should start (the torn tail is re-read later)."""
+        return Cursor(self.good_end, self.lines, self.last_seq)
 
 
 def scan_bytes(
