@@ -143,7 +143,7 @@ class EventLog:
         _check_text("title", title, optional=True)
         clean_tags = _clean_tags(tags)
         for attempt in range(MAX_CREATE_ATTEMPTS):
-            sid = validate_session_id(session_id) if session_id else new_session_id()
+            sid = validate_session_id(session_id) if session_id is not None else new_session_id()
             path = self.layout.log_path(sid)
             try:
                 fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, FILE_MODE)
