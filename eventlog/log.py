@@ -408,7 +408,7 @@ class EventLog:
                 event = build(handle.last_seq + 1, utc_now_iso())
                 try:
                     line = encode_line(event)
-                except (msgspec.EncodeError, TypeError, OverflowError) as exc:
+                except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
                     raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
                 self._write_locked(session_id, handle, line)
                 handle.last_seq = event.seq
