@@ -515,7 +515,10 @@ class EventLog:
                 name = f"{session_id}.{time.time_ns()}.torn"
                 fd = os.open(quarantine / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
                 try:
-                    os.write(fd, data)
+                    os.fchmod(fd, FILE_MODE)
+                    view = memoryview(data)
+                    while view:  # a short write must not leave a partial copy behind
+                        view = view[os.write(fd, view) :]
                     os.fsync(fd)
                 finally:
                     os.close(fd)
