@@ -64,6 +64,7 @@ FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
 TAIL_CHUNK: Final = 64 * 1024
 MAX_CREATE_ATTEMPTS: Final = 32
+_ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 
 logger = logging.getLogger("chatlog")
 E = TypeVar("E", bound=AnyEvent)
@@ -271,12 +272,9 @@ class EventLog:
         """A full session id from a full id or a unique prefix of one."""
         if is_valid_session_id(id_or_prefix) and self.exists(id_or_prefix):
             return id_or_prefix
-        text = id_or_prefix.strip()
-        if (
-            not text
-            or len(text) > 24
-            or not all(c.isascii() and (c.isalnum() or c in "-_") for c in text)
-        ):
+        text = id_or_prefix
+        # Only characters an id can hold: no whitespace to strip, no upper case, no look-alikes.
+        if not text or len(text) > 24 or not all(c in _ID_CHARACTERS for c in text):
             validate_session_id(id_or_prefix)  # raises the standard invalid-id error
         matches = [
             sid for sid in self.session_ids() if sid.startswith(text) or sid.endswith("_" + text)
