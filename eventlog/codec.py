@@ -83,11 +83,9 @@ def checksum_ok(line: bytes | memoryview) -> bool:
     cut = n - CRC_TRAILER_LEN
     if bytes(view[cut : cut + len(CRC_PREFIX)]) != CRC_PREFIX or bytes(view[n - 2 :]) != CRC_SUFFIX:
         return False
-    try:
-        stored = int(bytes(view[cut + len(CRC_PREFIX) : n - 2]), 16)
-    except ValueError:
-        return False
-    return zlib.crc32(view[:cut]) == stored
+    # Compare the exact bytes: int(..., 16) would also accept "A" for "a", spaces, "_"
+    # and signs, letting a flipped bit in the trailer go unnoticed.
+    return bytes(view[cut + len(CRC_PREFIX) : n - 2]) == b"%08x" % zlib.crc32(view[:cut])
 
 
 def decode_line(line: bytes | memoryview) -> AnyEvent | LineProblem:
