@@ -1,0 +1,171 @@
+"""``Projections``: the read side of chatlog, as other layers use it (REPL, server, CLI).
+
+Every reader first brings the projections up to date with the logs (a stat per log when
+nothing changed), so answers are never stale even when no watcher runs. One instance is
+safe to share between threads; any number of processes can use the same home.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import TracebackType
+
+from eventlog import EventLog, SessionNotFoundError, validate_session_id
+from projections import markdown as markdown_projection
+from projections import retention
+from projections.catchup import Engine, Progress
+from projections.records import (
+    CatchUpReport,
+    RebuildReport,
+    SearchHit,
+    SessionMeta,
+    SessionSnapshot,
+)
+from projections.verify import verify
+
+
+class Projections:
+    """Index, snapshots, markdown and search over one :class:`EventLog`'s home.
+
+    ``durable=False`` skips fsync of projection files (they can always be rebuilt); for
+    tests and throw-away homes."""
+
+    def __init__(self, log: EventLog, *, durable: bool = True) -> None:
+        self.log = log
+        self.layout = log.layout
+        self._engine = Engine(log.layout, durable=durable)
+        self._mutex = threading.RLock()
+
+    # ------------------------------------------------------------------ upkeep
+
+    def catch_up(self, progress: Progress | None = None) -> CatchUpReport:
+        """Fold every log's new events into every projection (notices new and deleted
+        logs too); cheap when nothing changed."""
+        with self._mutex:
+            return self._engine.catch_up(progress)
+
+    def rebuild(self, progress: Progress | None = None) -> RebuildReport:
+        """Drop every projection and replay every log."""
+        with self._mutex:
+            return self._engine.rebuild(progress)
+
+    def verify(self, progress: Progress | None = None) -> list[str]:
+        """Rebuild aside and list the differences from the live files (none: all good)."""
+        with self._mutex:
+            return verify(self._engine, progress)
+
+    # ------------------------------------------------------------------ reading
+
+    def list_sessions(self, limit: int | None = None) -> list[SessionMeta]:
+        """Sessions, newest updated first (at most ``limit``)."""
+        with self._mutex:
+            self._fresh()
+            metas = self._engine.read_index(limit)
+            if metas is None:  # index.json removed or damaged behind our back
+                self._engine.rebuild()
+                metas = self._engine.read_index(limit) or []
+            return metas
+
+    def session_meta(self, session_id: str) -> SessionMeta:
+        return self.snapshot(session_id).metadata
+
+    def snapshot(self, session_id: str) -> SessionSnapshot:
+        with self._mutex:
+            self._fresh(session_id)
+            found = self._engine.read_snapshot(session_id)
+            if found is None and self._refold(session_id):
+                found = self._engine.read_snapshot(session_id)
+            if found is None:
+                raise self._not_found(session_id)
+            return found
+
+    def snapshot_json(self, session_id: str) -> bytes:
+        """Exactly the bytes of ``sessions/<id>.json``."""
+        with self._mutex:
+            self._fresh(session_id)
+            path = self.layout.snapshot_path(session_id)
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                pass
+            if self._refold(session_id):
+                try:
+                    return path.read_bytes()
+                except FileNotFoundError:
+                    pass
+            raise self._not_found(session_id)
+
+    def markdown(self, session_id: str) -> str:
+        return markdown_projection.render(self.snapshot(session_id))
+
+    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Messages matching every word of ``query``, best (bm25) first."""
+        with self._mutex:
+            self._fresh()
+            return self._engine.search.query(query, limit)
+
+    # ------------------------------------------------------------------ deleting
+
+    def delete_session(self, session_id: str) -> None:
+        """Remove the session everywhere: log, snapshot, index entry, search rows, and any
+        archived or quarantined copy; the search file keeps no trace of its text."""
+        validate_session_id(session_id)
+        with self._mutex, self._engine.lock.hold():
+            found = False
+            try:
+                self.log.delete_session(session_id)
+                found = True
+            except SessionNotFoundError:
+                pass
+            found = retention.remove_traces(self.layout, session_id) or found
+            known = session_id in self._engine.checkpoints()
+            self._engine.catch_up(only=session_id)
+            if not (found or known):
+                raise SessionNotFoundError(f"no session {session_id}")
+            self._engine.search.scrub()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with self._mutex:
+            self._engine.close()
+
+    def __enter__(self) -> Projections:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def _fresh(self, session_id: str | None = None) -> None:
+        if session_id is not None:
+            validate_session_id(session_id)
+        if self._engine.is_stale(session_id):
+            self._engine.catch_up(only=session_id)
+
+    def _refold(self, session_id: str) -> bool:
+        """Fold a session again when its log exists but its snapshot does not."""
+        if not os.path.exists(self.layout.log_path(session_id)):
+            return False
+        self._engine.catch_up(only=session_id, refold=frozenset({session_id}))
+        return True
+
+    def _not_found(self, session_id: str) -> SessionNotFoundError:
+        if retention.archive_path(self.layout, session_id).exists():
+            return SessionNotFoundError(
+                f"session {session_id} is archived (chatlog restore {session_id} brings it back)"
+            )
+        if os.path.exists(self.layout.log_path(session_id)):
+            return SessionNotFoundError(f"session {session_id} has no readable events")
+        return SessionNotFoundError(f"no session {session_id}")

@@ -1,0 +1,341 @@
+"""Catch-up and rebuild: fold what the logs gained since the checkpoints into every
+projection (snapshots, index, search), or replay everything from the start.
+
+One catch-up, under the projection lock:
+
+1. list the logs (size and inode of each) and compare them with the checkpoints; stop if
+   nothing changed (this check is also run lock-free by readers, see :meth:`is_stale`);
+2. write the *pending* file naming the sessions about to change;
+3. per changed session, read the log from its checkpoint cursor, fold the new events into
+   its snapshot (written atomically) and add its new messages to the search index (one
+   SQLite transaction for the whole catch-up);
+4. write ``index.json``, then ``checkpoints.json``, then drop the pending file.
+
+A crash at any point leaves projection files that are whole (old or new); sessions named
+in the pending file are folded from the start next time, so the result always converges
+to what a full rebuild produces, byte for byte. A missing or unreadable checkpoints file
+means "trust nothing": everything is rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Final, NamedTuple
+
+import msgspec
+
+from eventlog import HomeLayout, LogIssue, Message, is_valid_session_id
+from eventlog.atomic import write_atomic
+from eventlog.home import LOG_SUFFIX, ensure_private_dir
+from eventlog.scan import START
+from projections import checkpoints, snapshot
+from projections import index as index_projection
+from projections.checkpoints import Checkpoint
+from projections.files import LogRead, ProjectionLock, lock_path, pending_path, read_log
+from projections.records import CatchUpReport, RebuildReport, SessionMeta, SessionSnapshot
+from projections.search import SearchIndex
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` with counts of sessions."""
+
+# Above this many sessions in one catch-up, files are written without a fsync each and
+# made durable by one sync() before the checkpoints are written.
+BULK_SESSIONS: Final = 32
+
+logger = logging.getLogger("chatlog")
+
+
+class _Folded(NamedTuple):
+    checkpoint: Checkpoint
+    meta: SessionMeta | None  # None: the session has no usable event (yet)
+    changed: bool  # the session's projections changed
+    events: int
+    issues: list[LogIssue]
+
+
+class Engine:
+    """Projections of the logs under ``source`` kept in the files of ``target`` (the same
+    home, except for ``rebuild --verify``, which builds aside).
+
+    ``bounds`` limits each log to its first N bytes and the sessions to those named: a
+    rebuild of exactly what the live projections have seen."""
+
+    def __init__(
+        self,
+        source: HomeLayout,
+        target: HomeLayout | None = None,
+        *,
+        durable: bool = True,
+        bounds: Mapping[str, int] | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target or source
+        self.durable = durable
+        self.bounds = bounds
+        self.search = SearchIndex(self.target.search_db, durable=durable)
+        self.lock = ProjectionLock(lock_path(self.target))
+        self._checkpoints_cache: tuple[tuple[int, int, int], dict[str, Checkpoint]] | None = None
+        self._index_cache: tuple[tuple[int, int, int], list[SessionMeta]] | None = None
+
+    def close(self) -> None:
+        self.search.close()
+
+    # ------------------------------------------------------------------ freshness
+
+    def is_stale(self, only: str | None = None) -> bool:
+        """Whether a catch-up would change anything (no lock, no log is read): a stat of
+        every log (or of ``only``'s) compared with the checkpoints."""
+        if pending_path(self.target).exists():
+            return True
+        saved = self._cached_checkpoints()
+        if saved is None:
+            return True
+        if only is not None:
+            cp = saved.get(only)
+            try:
+                st = os.stat(self.source.log_path(only))
+            except FileNotFoundError:
+                return cp is not None
+            return cp is None or cp.size != st.st_size or cp.ino != st.st_ino
+        seen = 0
+        try:
+            entries = os.scandir(self.source.events_dir)
+        except FileNotFoundError:
+            return bool(saved)
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(LOG_SUFFIX):
+                    continue
+                cp = saved.get(name[: -len(LOG_SUFFIX)])
+                if cp is None:
+                    if is_valid_session_id(name[: -len(LOG_SUFFIX)]):
+                        return True
+                    continue
+                st = entry.stat()
+                if st.st_size != cp.size or st.st_ino != cp.ino:
+                    return True
+                seen += 1
+        return seen != len(saved)
+
+    def _cached_checkpoints(self) -> dict[str, Checkpoint] | None:
+        path = self.target.checkpoints_file
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._checkpoints_cache is not None and self._checkpoints_cache[0] == key:
+            return self._checkpoints_cache[1]
+        saved = checkpoints.load(path)
+        if saved is not None:
+            self._checkpoints_cache = (key, saved)
+        return saved
+
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        return dict(self._cached_checkpoints() or {})
+
+    # ------------------------------------------------------------------ reading outputs
+
+    def read_index(self, limit: int | None = None) -> list[SessionMeta] | None:
+        """The index file's sessions (the first ``limit``); None if it is missing or bad."""
+        path = self.target.index_file
+        try:
+            if limit is not None:
+                return index_projection.read_top(path.read_bytes(), limit)
+            st = os.stat(path)
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if self._index_cache is None or self._index_cache[0] != key:
+                self._index_cache = (key, index_projection.decode(path.read_bytes()))
+            return list(self._index_cache[1])
+        except (FileNotFoundError, msgspec.DecodeError):
+            return None
+
+    def read_snapshot(self, session_id: str) -> SessionSnapshot | None:
+        try:
+            return snapshot.decode(self.target.snapshot_path(session_id).read_bytes())
+        except (FileNotFoundError, msgspec.DecodeError):
+            return None
+
+    # ------------------------------------------------------------------ catching up
+
+    def catch_up(
+        self,
+        progress: Progress | None = None,
+        *,
+        only: str | None = None,
+        refold: frozenset[str] = frozenset(),
+    ) -> CatchUpReport:
+        """Fold new events of every log (or just ``only``'s); sessions in ``refold`` are
+        folded again from the start."""
+        with self.lock.hold():
+            return self._catch_up_locked(progress, only, refold)
+
+    def rebuild(self, progress: Progress | None = None) -> RebuildReport:
+        started = time.perf_counter()
+        with self.lock.hold():
+            self._reset_locked()
+            report = self._catch_up_locked(progress, None, frozenset())
+            sessions = len(self._load_index_state() or {})
+        return RebuildReport(sessions, report.events, report.issues, time.perf_counter() - started)
+
+    def _catch_up_locked(
+        self, progress: Progress | None, only: str | None, refold: frozenset[str]
+    ) -> CatchUpReport:
+        saved = checkpoints.load(self.target.checkpoints_file)
+        pending = checkpoints.load_pending(pending_path(self.target))
+        state = self._load_index_state() if saved is not None else None
+        if saved is None or pending is None or state is None:
+            self._reset_locked()
+            saved, pending, state, only = {}, set(), {}, None
+        logs = self._list_logs(only)
+        redo = pending | refold
+        in_scope = pending | saved.keys() if only is None else {only}
+        removed = sorted(sid for sid in in_scope if sid not in logs)
+        changed = sorted(
+            sid
+            for sid, (size, ino) in logs.items()
+            if sid in redo or (cp := saved.get(sid)) is None or (cp.size, cp.ino) != (size, ino)
+        )
+        if not changed and not removed:
+            return CatchUpReport()
+        touched = set(changed) | set(removed)
+        checkpoints.save_pending(pending_path(self.target), pending | touched, durable=self.durable)
+        ensure_private_dir(self.target.sessions_dir)
+        bulk = len(changed) > BULK_SESSIONS
+        updated: list[str] = []
+        events = 0
+        issues: list[LogIssue] = []
+        with self.search.transaction():
+            for sid in removed:
+                self._remove_outputs(sid)
+                state = index_projection.apply(state, sid, None)
+                saved.pop(sid, None)
+            for done, sid in enumerate(changed, 1):
+                folded = self._fold_session(
+                    sid, None if sid in redo else saved.get(sid), durable=self.durable and not bulk
+                )
+                if folded is None:  # deleted since it was listed
+                    self._remove_outputs(sid)
+                    state = index_projection.apply(state, sid, None)
+                    saved.pop(sid, None)
+                    removed.append(sid)
+                else:
+                    saved[sid] = folded.checkpoint
+                    if folded.changed:
+                        state = index_projection.apply(state, sid, folded.meta)
+                        updated.append(sid)
+                    events += folded.events
+                    issues += folded.issues
+                if progress is not None:
+                    progress(done, len(changed))
+        if bulk and self.durable:
+            os.sync()
+        write_atomic(self.target.index_file, index_projection.encode(state), durable=self.durable)
+        checkpoints.save(self.target.checkpoints_file, saved, durable=self.durable)
+        checkpoints.save_pending(pending_path(self.target), pending - touched, durable=False)
+        return CatchUpReport(updated, sorted(removed), events, issues)
+
+    def _list_logs(self, only: str | None) -> dict[str, tuple[int, int]]:
+        """Size and inode of every log (or only one), as bounded by ``bounds``."""
+        logs: dict[str, tuple[int, int]] = {}
+        if only is not None:
+            try:
+                st = os.stat(self.source.log_path(only))
+            except FileNotFoundError:
+                return logs
+            logs[only] = (st.st_size, st.st_ino)
+        else:
+            try:
+                entries = os.scandir(self.source.events_dir)
+            except FileNotFoundError:
+                return logs
+            with entries:
+                for entry in entries:
+                    sid = entry.name[: -len(LOG_SUFFIX)]
+                    if entry.name.endswith(LOG_SUFFIX) and is_valid_session_id(sid):
+                        st = entry.stat()
+                        logs[sid] = (st.st_size, st.st_ino)
+        if self.bounds is not None:
+            logs = {
+                sid: (min(self.bounds[sid], size), ino)
+                for sid, (size, ino) in logs.items()
+                if sid in self.bounds
+            }
+        return logs
+
+    def _read(self, session_id: str, cp: Checkpoint | None) -> LogRead | None:
+        end = self.bounds.get(session_id) if self.bounds is not None else None
+        return read_log(self.source, session_id, cp.cursor if cp else START, end)
+
+    def _fold_session(self, sid: str, cp: Checkpoint | None, *, durable: bool) -> _Folded | None:
+        """Fold what ``sid``'s log gained since ``cp`` (everything when ``cp`` is None)."""
+        state: SessionSnapshot | None = None
+        if cp is not None:
+            state = self.read_snapshot(sid)
+            if state is None and cp.offset > 0:
+                cp = None  # its snapshot is missing: fold it again
+        read = self._read(sid, cp)
+        if read is not None and cp is not None and (read.ino != cp.ino or read.size < cp.offset):
+            cp = None  # replaced or rewritten since: fold it again from the start
+            read = self._read(sid, None)
+        if read is None:
+            return None
+        if cp is None:
+            state = None
+            self.search.remove_session(sid)
+        scan = read.scan
+        for issue in scan.issues:
+            logger.warning("skipped damaged line %s", issue.describe())
+        new = snapshot.fold(state, (entry.event for entry in scan.entries), sid)
+        checkpoint = Checkpoint(read.size, read.ino, scan.good_end, scan.lines, scan.last_seq)
+        fresh = cp is None
+        if new is None:
+            if fresh:
+                self.target.snapshot_path(sid).unlink(missing_ok=True)
+            return _Folded(checkpoint, None, fresh, 0, scan.issues)
+        if new is state:
+            return _Folded(checkpoint, new.metadata, False, 0, scan.issues)
+        write_atomic(self.target.snapshot_path(sid), snapshot.encode(new), durable=durable)
+        self.search.add_messages(
+            (sid, e.seq, e.role, e.ts, e.content)
+            for e in (entry.event for entry in scan.entries)
+            if isinstance(e, Message)
+        )
+        if fresh or state is None or state.metadata.title != new.metadata.title:
+            self.search.set_title(sid, new.metadata.title)
+        return _Folded(checkpoint, new.metadata, True, len(scan.entries), scan.issues)
+
+    # ------------------------------------------------------------------ outputs
+
+    def _load_index_state(self) -> dict[str, SessionMeta] | None:
+        metas = self.read_index()
+        return None if metas is None else {meta.session_id: meta for meta in metas}
+
+    def _remove_outputs(self, sid: str) -> None:
+        self.target.snapshot_path(sid).unlink(missing_ok=True)
+        self.search.remove_session(sid)
+
+    def _reset_locked(self) -> None:
+        """Forget every projection (checkpoints first, so a crash here still means
+        'rebuild everything')."""
+        self.target.checkpoints_file.unlink(missing_ok=True)
+        self._checkpoints_cache = None
+        with self.search.transaction():
+            self.search.clear()
+        _remove_files(self.target.sessions_dir, ".json")
+        pending_path(self.target).unlink(missing_ok=True)
+
+
+def _remove_files(directory: Path, suffix: str) -> None:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.endswith((suffix, ".tmp")):
+            (directory / name).unlink(missing_ok=True)

@@ -1,0 +1,54 @@
+"""Markdown export: the seed's format, rendered from a snapshot.
+
+Times are shown in UTC, so an export (like every projection file) is the same on every
+machine whatever its timezone; the command line shows local times in its own tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Final
+
+from eventlog.clock import parse_timestamp
+from projections.records import SessionSnapshot
+
+UNTITLED: Final = "Untitled Session"
+ROLE_HEADINGS: Final[dict[str, str]] = {
+    "user": "👤 User",
+    "assistant": "🤖 Assistant",
+    "system": "🧭 System",
+    "tool": "🔧 Tool",
+}
+
+
+def utc_time(ts: str, fmt: str) -> str:
+    """``ts`` formatted in UTC (shown as stored when it is not a timestamp)."""
+    try:
+        return parse_timestamp(ts).astimezone(UTC).strftime(fmt)
+    except ValueError:
+        return ts
+
+
+def render(snapshot: SessionSnapshot) -> str:
+    meta = snapshot.metadata
+    lines = [
+        f"# {meta.title or UNTITLED}",
+        "",
+        f"**Session ID:** {meta.session_id}",
+        f"**Created:** {utc_time(meta.created_at, '%Y-%m-%d %H:%M:%S')}",
+        f"**Updated:** {utc_time(meta.updated_at, '%Y-%m-%d %H:%M:%S')}",
+        f"**Messages:** {meta.message_count}",
+        f"**Total Tokens:** {meta.total_tokens}",
+        "",
+        "---",
+        "",
+    ]
+    for message in snapshot.messages:
+        heading = ROLE_HEADINGS.get(message.role, message.role.title())
+        lines += [
+            f"## {heading} [{utc_time(message.timestamp, '%H:%M:%S')}]",
+            "",
+            message.content,
+            "",
+        ]
+    return "\n".join(lines)
