@@ -4,6 +4,7 @@ fault injection through :class:`eventlog.fileops.FileOps`."""
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 import zlib
@@ -121,3 +122,18 @@ class FaultyFileOps(CountingFileOps):
     def _disarm(self, name: str, value: object = None) -> None:
         if not self.sticky:
             setattr(self, name, value)
+
+
+class SeededRandom(random.Random):
+    """A random generator whose repr names its seed, so a failure can be replayed with
+    ``CHATLOG_TEST_SEED=<seed>``."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        if seed is None:
+            env = os.environ.get("CHATLOG_TEST_SEED")
+            seed = int(env) if env else random.randrange(2**32)
+        self.seed_value = seed
+        super().__init__(seed)
+
+    def __repr__(self) -> str:
+        return f"SeededRandom({self.seed_value})"

@@ -22,10 +22,17 @@ _ALPHABET = 'abcdefghij klmnop\nqrstuvwxyz é中文🙂\t"\\'
 
 def content_for(tag: str, index: int) -> str:
     """Deterministic content of append ``index`` of writer ``tag``: mostly short, now and
-    then long (a long write is where a kill is most likely to land mid-way)."""
+    then long, always 0.5-1.5 MB for a ``big*`` writer (a long write is where a kill is most
+    likely to land mid-way and leave a torn line)."""
     rng = random.Random(f"{tag}/{index}")
-    size = rng.randrange(64 * 1024, 256 * 1024) if rng.random() < 0.01 else rng.randrange(300)
-    body = "".join(rng.choices(_ALPHABET, k=size))
+    if tag.startswith("big"):  # a writer of huge messages spends most of its time in write()
+        size = rng.randrange(512 << 10, 1536 << 10)
+    elif rng.random() < 0.002:
+        size = rng.randrange(64 << 10, 256 << 10)
+    else:
+        size = rng.randrange(300)
+    chunk = "".join(rng.choices(_ALPHABET, k=min(size, 997)))
+    body = (chunk * (size // 997 + 1))[:size]
     return f"{tag} #{index}: {body}"
 
 
