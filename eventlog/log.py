@@ -290,9 +290,12 @@ class EventLog:
 
     def read(self, session_id: str) -> Iterator[AnyEvent]:
         """Every intact event of the session in seq order. Damaged lines are logged
-        (file and line number) and skipped; a torn tail is ignored."""
-        for entry in self.scan(session_id).entries:
-            yield entry.event
+        (file and line number) and skipped; a torn tail is ignored.
+
+        The log is read when ``read`` is called (not when the iterator is first advanced),
+        so an invalid id or a missing session raises here."""
+        entries = self.scan(session_id).entries
+        return (entry.event for entry in entries)
 
     def scan(self, session_id: str, cursor: Cursor = START) -> Scan:
         """Scan the log from a cursor (e.g. a projection checkpoint; default: the start).
