@@ -1,0 +1,195 @@
+"""The benchmark runner: ``python -m benchmarks [--quick | --smoke] [--only NAMES]``.
+
+Runs every variant module in turn (each one interleaves its own comparisons), shows
+progress on stderr, prints a table (or the JSON with ``--json``) on stdout, and writes
+``<out>/latest.json`` and ``<out>/latency.svg`` (``quick.json``/``quick.svg`` and
+``smoke.json``/``smoke.svg`` for the shorter modes, so they never overwrite a full run).
+
+A benchmark whose subject is missing (e.g. the projections API) is recorded as skipped
+with the reason; one that fails is recorded with its error, the rest still run, and the
+exit status is 1. Work files live in a temporary directory (``--workdir`` to choose the
+filesystem), removed at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import append, listing, load, rebuild, search, watcher
+from benchmarks.harness import Json, Progress, machine_info
+from benchmarks.projection_api import Unavailable
+from benchmarks.report import evaluate_targets, render_svg, render_text
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Suite:
+    append: append.AppendConfig
+    load: load.LoadConfig
+    list: listing.ListConfig
+    rebuild: rebuild.RebuildConfig
+    search: search.SearchConfig
+    watcher: watcher.WatcherConfig
+
+
+MODES: dict[str, Suite] = {
+    "default": Suite(
+        append=append.AppendConfig(
+            lengths=(1, 1000, 10_000, 100_000),
+            samples_fast=2000,
+            samples_sync=400,
+            seed_samples={1: 400, 1000: 150, 10_000: 30, 100_000: 6},
+        ),
+        load=load.LoadConfig(
+            lengths=(1000, 10_000, 100_000), samples={1000: 150, 10_000: 30, 100_000: 7}
+        ),
+        list=listing.ListConfig(
+            sessions=10_000, messages_per_session=4, samples=200, cli_samples=15
+        ),
+        rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=2),
+        search=search.SearchConfig(sessions=100, messages_per_session=1000, samples=100),
+        watcher=watcher.WatcherConfig(sessions=200, samples=60),
+    ),
+    "quick": Suite(
+        append=append.AppendConfig(
+            lengths=(1, 1000, 10_000),
+            samples_fast=400,
+            samples_sync=100,
+            seed_samples={1: 100, 1000: 40, 10_000: 8},
+        ),
+        load=load.LoadConfig(lengths=(1000, 10_000), samples={1000: 30, 10_000: 8}),
+        list=listing.ListConfig(sessions=1000, messages_per_session=4, samples=50, cli_samples=4),
+        rebuild=rebuild.RebuildConfig(sessions=100, events_per_session=1000, samples=1),
+        search=search.SearchConfig(sessions=20, messages_per_session=500, samples=20),
+        watcher=watcher.WatcherConfig(sessions=50, samples=12),
+    ),
+    "smoke": Suite(
+        append=append.AppendConfig(
+            lengths=(1, 100),
+            samples_fast=20,
+            samples_sync=5,
+            seed_samples={1: 5, 100: 3},
+            warmup=1,
+        ),
+        load=load.LoadConfig(lengths=(100,), samples={100: 3}),
+        list=listing.ListConfig(sessions=30, messages_per_session=2, samples=5, cli_samples=1),
+        rebuild=rebuild.RebuildConfig(sessions=5, events_per_session=20, samples=1),
+        search=search.SearchConfig(sessions=5, messages_per_session=20, samples=3),
+        watcher=watcher.WatcherConfig(sessions=5, samples=3, gap_ms=(10, 30)),
+    ),
+}
+OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke"}
+CHART_STEM = {"default": "latency", "quick": "quick", "smoke": "smoke"}
+BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
+    "append": append.run,
+    "load": load.run,
+    "list": listing.run,
+    "rebuild": rebuild.run,
+    "search": search.run,
+    "watcher": watcher.run,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="chatlog's benchmark suite (see README)"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a shorter run (~30 s)")
+    mode.add_argument("--smoke", action="store_true", help="a tiny run that checks the suite works")
+    parser.add_argument(
+        "--only", metavar="NAMES", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go")
+    parser.add_argument("--workdir", type=Path, help="parent dir for work files (default: $TMPDIR)")
+    parser.add_argument("--keep", action="store_true", help="keep the work files")
+    parser.add_argument("--json", action="store_true", help="print the results JSON, not a table")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "smoke" if args.smoke else "default"
+    suite = MODES[mode]
+    names = list(BENCHMARKS)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in BENCHMARKS]
+        if unknown:
+            print(f"unknown benchmark(s): {', '.join(unknown)}", file=sys.stderr)
+            return 2
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="chatlog-bench-", dir=args.workdir))
+    progress = Progress(quiet=args.quiet)
+    progress.step(f"chatlog benchmarks, mode {mode}, work dir {work}")
+    results: Json = {
+        "schema": 1,
+        "mode": mode,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(work),
+        "config": {name: asdict(getattr(suite, name)) for name in names},
+        "benchmarks": {},
+    }
+    failed = False
+    started = time.monotonic()
+    try:
+        for name in names:
+            bench_dir = work / name
+            bench_dir.mkdir()
+            t0 = time.monotonic()
+            try:
+                section = BENCHMARKS[name](getattr(suite, name), bench_dir, progress)
+            except Unavailable as exc:
+                section = {"skipped": str(exc)}
+                progress.step(f"{name}: skipped: {exc}")
+            except Exception as exc:
+                failed = True
+                section = {
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc().splitlines()[-12:],
+                }
+                progress.step(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+            section["seconds"] = round(time.monotonic() - t0, 2)
+            results["benchmarks"][name] = section
+            progress.step(f"{name}: done in {section['seconds']:.1f} s")
+            if not args.keep:
+                shutil.rmtree(bench_dir, ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = evaluate_targets(results)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"{OUTPUT_STEM[mode]}.json"
+    svg_path = args.out / f"{CHART_STEM[mode]}.svg"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, json_path)
+    svg_path.write_text(render_svg(results), encoding="utf-8")
+    progress.step(f"wrote {json_path} and {svg_path}")
+    if args.json:
+        sys.stdout.write(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

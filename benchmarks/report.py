@@ -1,0 +1,653 @@
+"""Turning results into judgements and pictures: targets met or not, a terminal table, the
+markdown for the README, and an SVG chart of latency against session length.
+
+Pure functions of the results dict (``latest.json``); nothing here measures anything.
+``python -m benchmarks.report [results.json] [--markdown]`` re-renders a saved run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import Json, human_count
+
+# ---------------------------------------------------------------------------- targets
+
+
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    if value >= 1:
+        return f"{value:.2f} ms"
+    if value >= 0.1:
+        return f"{value * 1000:.0f} µs"
+    return f"{value * 1000:.1f} µs"
+
+
+def _fmt_x(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}×"
+    if value >= 10:
+        return f"{value:.1f}×"
+    return f"{value:.2f}×"
+
+
+def _target(tid: str, target: str, measured: str, met: bool | None, note: str = "") -> Json:
+    return {"id": tid, "target": target, "measured": measured, "met": met, "note": note}
+
+
+def _worst_ratio(
+    series: Json, ours: str, ref: str, lengths: Iterable[int]
+) -> tuple[float | None, str]:
+    worst: float | None = None
+    where = ""
+    for length in lengths:
+        for q in ("p50", "p99"):
+            a = _get(series, ours, str(length), q)
+            b = _get(series, ref, str(length), q)
+            if a is None or not b:
+                continue
+            r = a / b
+            if worst is None or r > worst:
+                worst, where = r, f"{q} at {human_count(length)}"
+    return worst, where
+
+
+def evaluate_targets(results: Json) -> list[Json]:
+    """Every target of the suite, each met (True), not met (False) or not measured (None)."""
+    bench = results.get("benchmarks", {})
+    out: list[Json] = []
+    append = bench.get("append") or {}
+    series = append.get("series") or {}
+    lengths: list[int] = append.get("lengths") or []
+
+    def ratio_target(
+        tid: str, text: str, ours: str, ref: str, limit: float, note: str = ""
+    ) -> None:
+        worst, where = _worst_ratio(series, ours, ref, lengths)
+        if worst is None:
+            out.append(_target(tid, text, "not measured", None, note))
+        else:
+            measured = f"worst {_fmt_x(worst)} ({where})"
+            out.append(_target(tid, text, measured, worst <= limit, note))
+
+    ratio_target(
+        "save_fsync_vs_sqlite_full",
+        "save with fsync ≤ SQLite FULL (p50 and p99, every length)",
+        "chatlog_always",
+        "sqlite_full",
+        1.0,
+    )
+    ratio_target(
+        "save_fsync_vs_floor",
+        "save with fsync ≤ 1.3× write+fdatasync (p50 and p99, every length)",
+        "chatlog_always",
+        "floor_write_fdatasync",
+        1.3,
+    )
+    ratio_target(
+        "save_nofsync_vs_sqlite_normal",
+        "save without fsync (fsync=never) ≤ SQLite NORMAL (p50 and p99, every length)",
+        "chatlog_never",
+        "sqlite_normal",
+        1.0,
+    )
+    if lengths and lengths[0] == 1 and lengths[-1] >= 100_000:
+        last = lengths[-1]
+        for policy in ("always", "interval", "never"):
+            key = f"chatlog_{policy}"
+            first_p99 = _get(series, key, "1", "p99")
+            last_p99 = _get(series, key, str(last), "p99")
+            floor = "floor_write_fdatasync" if policy == "always" else "floor_write"
+            f1, fl = _get(series, floor, "1", "p99"), _get(series, floor, str(last), "p99")
+            note = f"the floor's own ratio: {_fmt_x(fl / f1)}" if f1 and fl else ""
+            text = f"fsync={policy}: p99 at message {human_count(last)} ≤ 1.2× p99 at message 1"
+            if first_p99 and last_p99:
+                r = last_p99 / first_p99
+                out.append(
+                    _target(
+                        f"p99_flat_{policy}",
+                        text,
+                        f"{_fmt_ms(last_p99)} vs {_fmt_ms(first_p99)} = {_fmt_x(r)}",
+                        r <= 1.2,
+                        note,
+                    )
+                )
+    else:
+        out.append(
+            _target("p99_flat", "p99 at message 100k ≤ 1.2× p99 at message 1", "not measured", None)
+        )
+    for policy, why in (
+        ("never", "like for like: the seed never synced"),
+        ("always", "our default, which also syncs every message"),
+    ):
+        seed = _get(series, "seed_save", "1000", "p50")
+        ours = _get(series, f"chatlog_{policy}", "1000", "p50")
+        text = f"≥ 100× faster than the seed's save at 1k messages (fsync={policy}, p50)"
+        if seed and ours:
+            r = seed / ours
+            out.append(
+                _target(
+                    f"vs_seed_1k_{policy}",
+                    text,
+                    f"{_fmt_ms(seed)} / {_fmt_ms(ours)} = {_fmt_x(r)}",
+                    r >= 100,
+                    why,
+                )
+            )
+        else:
+            out.append(_target(f"vs_seed_1k_{policy}", text, "not measured", None, why))
+
+    load = bench.get("load") or {}
+    worst: float | None = None
+    where = ""
+    for length in load.get("lengths") or []:
+        for q in ("p50", "p99"):
+            r = _get(load, "series", "chatlog_read", str(length), f"{q}_vs_floor")
+            if r is not None and (worst is None or r > worst):
+                worst = r
+                floor_name = _get(load, "floor", str(length), "variant")
+                where = f"{q} at {human_count(length)}, floor {floor_name}"
+    out.append(
+        _target(
+            "load_vs_raw",
+            "load (EventLog.read) ≤ 2× the raw msgspec decode (p50 and p99, every length)",
+            f"worst {_fmt_x(worst)} ({where})" if worst is not None else "not measured",
+            None if worst is None else worst <= 2.0,
+        )
+    )
+
+    listing = bench.get("list") or {}
+    p50 = _get(listing, "series", "list_sessions", "p50")
+    p99 = _get(listing, "series", "list_sessions", "p99")
+    n = listing.get("sessions")
+    out.append(
+        _target(
+            "list_10k",
+            "list over 10k sessions < 10 ms (list_sessions, p50 and p99)",
+            f"{n} sessions: p50 {_fmt_ms(p50)}, p99 {_fmt_ms(p99)}" if p50 else "not measured",
+            None if p50 is None or p99 is None or (n or 0) < 10_000 else p50 < 10 and p99 < 10,
+            "" if (n or 0) >= 10_000 or p50 is None else "fewer than 10k sessions in this mode",
+        )
+    )
+
+    rebuild = bench.get("rebuild") or {}
+    eps = _get(rebuild, "series", "rebuild", "events_per_s")
+    out.append(
+        _target(
+            "rebuild_300k",
+            "rebuild ≥ 300k events/s",
+            f"{eps / 1000:.0f}k events/s over {rebuild.get('events')} events"
+            if eps
+            else "not measured",
+            None if eps is None else eps >= 300_000,
+        )
+    )
+
+    watcher = bench.get("watcher") or {}
+    lag99 = _get(watcher, "lag", "p99")
+    lag50 = _get(watcher, "lag", "p50")
+    out.append(
+        _target(
+            "watcher_lag",
+            "watcher lag p99 < 200 ms",
+            f"p50 {_fmt_ms(lag50)}, p99 {_fmt_ms(lag99)}, {watcher.get('timeouts', 0)} timeouts"
+            if lag99 is not None
+            else "not measured",
+            None if lag99 is None else lag99 < 200,
+        )
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def _table(header: list[str], rows: list[list[str]], align: str = "") -> str:
+    """A plain-text table; ``align`` has one character per column: l or r."""
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    align = align or "l" + "r" * (len(header) - 1)
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ).rstrip()
+
+    lines = [fmt(header), "  ".join("-" * w for w in widths)]
+    lines.extend(fmt(r) for r in rows)
+    return "\n".join(lines)
+
+
+def _md_table(header: list[str], rows: list[list[str]], align: str = "") -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows)
+    return "\n".join(lines)
+
+
+Tabler = Callable[[list[str], list[list[str]]], str]
+
+
+def _append_rows(append: Json) -> tuple[list[str], list[list[str]]]:
+    header = ["save (append) latency", "length", "p50", "p99", "p50 ÷ floor", "p99 ÷ floor"]
+    rows: list[list[str]] = []
+    labels = append.get("labels", {})
+    for length in append.get("lengths", []):
+        for key, label in labels.items():
+            stats = _get(append, "series", key, str(length))
+            if not stats:
+                continue
+            floor = append.get("floor_of", {}).get(key, "")
+            is_floor = floor == key
+            rows.append(
+                [
+                    label,
+                    human_count(length),
+                    _fmt_ms(stats.get("p50")),
+                    _fmt_ms(stats.get("p99")),
+                    "floor" if is_floor else _fmt_x(stats.get("p50_vs_floor")),
+                    "floor" if is_floor else _fmt_x(stats.get("p99_vs_floor")),
+                ]
+            )
+    return header, rows
+
+
+def _load_rows(load: Json) -> tuple[list[str], list[list[str]]]:
+    header = ["load latency", "length", "p50", "p99", "p50 ÷ floor", "p99 ÷ floor"]
+    rows: list[list[str]] = []
+    for length in load.get("lengths", []):
+        floor_name = _get(load, "floor", str(length), "variant")
+        for key, label in load.get("labels", {}).items():
+            stats = _get(load, "series", key, str(length))
+            if not stats:
+                continue
+            rows.append(
+                [
+                    label + (" [floor]" if key == floor_name else ""),
+                    human_count(length),
+                    _fmt_ms(stats.get("p50")),
+                    _fmt_ms(stats.get("p99")),
+                    _fmt_x(stats.get("p50_vs_floor")),
+                    _fmt_x(stats.get("p99_vs_floor")),
+                ]
+            )
+    return header, rows
+
+
+def _flat_rows(section: Json, title: str) -> tuple[list[str], list[list[str]]]:
+    header = [title, "p50", "p99", "p50 ÷ ref", "p99 ÷ ref", "ref"]
+    rows: list[list[str]] = []
+    labels = section.get("labels", {})
+    floor_of = section.get("floor_of", {})
+    for key, stats in (section.get("series") or {}).items():
+        ref = floor_of.get(key, "")
+        same = ref == key
+        rows.append(
+            [
+                labels.get(key, key),
+                _fmt_ms(stats.get("p50")),
+                _fmt_ms(stats.get("p99")),
+                "-" if same else _fmt_x(stats.get("p50_vs_floor")),
+                "-" if same else _fmt_x(stats.get("p99_vs_floor")),
+                "-" if same else labels.get(ref, ref).removeprefix("floor: "),
+            ]
+        )
+    return header, rows
+
+
+def _search_rows(search: Json) -> tuple[list[str], list[list[str]]]:
+    header = ["search query (limit 20)", "hits", "p50", "p99", "floor p50", "p50 ÷ floor"]
+    rows: list[list[str]] = []
+    for kind, stats in (_get(search, "series", "search") or {}).items():
+        floor = _get(search, "series", "fts5_floor", kind) or {}
+        rows.append(
+            [
+                f"{kind}: {search.get('queries', {}).get(kind, '')!r}",
+                str(_get(search, "hits", kind)),
+                _fmt_ms(stats.get("p50")),
+                _fmt_ms(stats.get("p99")),
+                _fmt_ms(floor.get("p50")),
+                _fmt_x(stats.get("p50_vs_floor")),
+            ]
+        )
+    return header, rows
+
+
+def _rebuild_rows(rebuild: Json) -> tuple[list[str], list[list[str]]]:
+    header = ["rebuild", "median", "events/s", "MB/s", "÷ scan floor"]
+    rows = []
+    for key, stats in (rebuild.get("series") or {}).items():
+        eps = stats.get("events_per_s")
+        rows.append(
+            [
+                rebuild.get("labels", {}).get(key, key),
+                f"{stats['p50']:.2f} s" if stats.get("p50") else "-",
+                f"{eps / 1000:.0f}k" if eps else "-",
+                f"{stats['mb_per_s']:.0f}" if stats.get("mb_per_s") else "-",
+                _fmt_x(stats.get("vs_scan_logs")),
+            ]
+        )
+    return header, rows
+
+
+def _target_rows(targets: list[Json]) -> tuple[list[str], list[list[str]]]:
+    header = ["target", "measured", "met"]
+    rows = []
+    for t in targets:
+        met = {True: "met", False: "NOT MET", None: "n/a"}[t["met"]]
+        note = f" — {t['note']}" if t.get("note") else ""
+        rows.append([t["target"], t["measured"] + note, met])
+    return header, rows
+
+
+def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]]:
+    bench = results.get("benchmarks", {})
+    out: list[tuple[str, list[str], list[list[str]], str]] = []
+    if isinstance(bench.get("append"), dict) and "series" in bench["append"]:
+        h, r = _append_rows(bench["append"])
+        out.append(("Save", h, r, "llrrrr"))
+    if isinstance(bench.get("load"), dict) and "series" in bench["load"]:
+        h, r = _load_rows(bench["load"])
+        out.append(("Load", h, r, "llrrrr"))
+    if isinstance(bench.get("list"), dict) and "series" in bench["list"]:
+        n = bench["list"].get("sessions")
+        h, r = _flat_rows(bench["list"], f"list ({n} sessions)")
+        out.append(("List", h, r, "lrrrrl"))
+    if isinstance(bench.get("rebuild"), dict) and "series" in bench["rebuild"]:
+        h, r = _rebuild_rows(bench["rebuild"])
+        out.append(("Rebuild", h, r, "lrrrr"))
+    if isinstance(bench.get("search"), dict) and "series" in bench["search"]:
+        h, r = _search_rows(bench["search"])
+        out.append(("Search", h, r, "lrrrrr"))
+    watcher = bench.get("watcher")
+    if isinstance(watcher, dict) and "lag" in watcher:
+        lag = watcher["lag"]
+        out.append(
+            (
+                "Watcher",
+                ["watcher lag (append → other process's index.json)", "p50", "p99", "max", "n"],
+                [
+                    [
+                        f"chatlog watch, {watcher.get('sessions')} sessions, "
+                        f"{watcher.get('timeouts')} timeouts",
+                        _fmt_ms(lag.get("p50")),
+                        _fmt_ms(lag.get("p99")),
+                        _fmt_ms(lag.get("max")),
+                        str(lag.get("n")),
+                    ]
+                ],
+                "lrrrr",
+            )
+        )
+    return out
+
+
+def render_text(results: Json) -> str:
+    parts = [_machine_line(results)]
+    for _title, header, rows, align in _sections(results):
+        parts.append(_table(header, rows, align))
+    for name, section in (results.get("benchmarks") or {}).items():
+        if isinstance(section, dict) and ("skipped" in section or "error" in section):
+            why = section.get("skipped") or section.get("error")
+            if isinstance(why, str):
+                parts.append(f"{name}: {'skipped' if 'skipped' in section else 'ERROR'}: {why}")
+    h, r = _target_rows(results.get("targets") or evaluate_targets(results))
+    parts.append(_table(h, r, "llr"))
+    return "\n\n".join(parts) + "\n"
+
+
+def render_markdown(results: Json, chart: str | None = None) -> str:
+    parts = [f"Measured on {_machine_line(results)}"]
+    h, r = _target_rows(results.get("targets") or evaluate_targets(results))
+    parts.append("### Targets\n\n" + _md_table(h, r, "llr"))
+    if chart:
+        parts.append(f"![latency against session length]({chart})")
+    for title, header, rows, align in _sections(results):
+        parts.append(f"### {title}\n\n" + _md_table(header, rows, align))
+    return "\n\n".join(parts) + "\n"
+
+
+def _machine_line(results: Json) -> str:
+    m = results.get("machine", {})
+    fs = m.get("filesystem", {})
+    return (
+        f"{m.get('nproc')} × {m.get('cpu_model')}, {m.get('memory_gb')} GB RAM, "
+        f"{fs.get('type')} on {fs.get('device')}, Linux {m.get('kernel')}, "
+        f"Python {m.get('python')}, msgspec {m.get('msgspec')}, SQLite {m.get('sqlite')}; "
+        f"mode {results.get('mode')}, {results.get('duration_s', 0):.0f} s, "
+        f"load average {m.get('loadavg_at_start')} at start"
+    )
+
+
+# ---------------------------------------------------------------------------- chart
+
+PALETTE = {
+    "chatlog_always": "#1f77b4",
+    "chatlog_interval": "#17becf",
+    "chatlog_never": "#2ca02c",
+    "floor_write": "#7f7f7f",
+    "floor_write_fdatasync": "#3b3b3b",
+    "sqlite_full": "#d62728",
+    "sqlite_normal": "#ff9896",
+    "seed_save": "#9467bd",
+    "chatlog_read": "#1f77b4",
+    "snapshot_json_load": "#2ca02c",
+    "snapshot_msgspec": "#98df8a",
+    "seed_json_load": "#9467bd",
+    "seed_load_session": "#c5b0d5",
+    "floor": "#3b3b3b",
+}
+
+
+def _panel(
+    title: str,
+    lengths: list[int],
+    lines: list[tuple[str, str, list[float | None], list[float | None]]],
+    x0: float,
+    y0: float,
+    width: float,
+    height: float,
+) -> list[str]:
+    """One log-log panel: lines of (key, label, p50 values, p99 values) per length."""
+    out: list[str] = []
+    values = [v for _k, _l, a, b in lines for v in (*a, *b) if v is not None and v > 0]
+    if not values or not lengths:
+        return out
+    lo = 10 ** math.floor(math.log10(min(values)))
+    hi = 10 ** math.ceil(math.log10(max(values)))
+    if hi <= lo:
+        hi = lo * 10
+    xs_lo, xs_hi = math.log10(max(lengths[0], 1)), math.log10(max(lengths[-1], 10))
+    if xs_hi <= xs_lo:
+        xs_hi = xs_lo + 1
+    left, right, top, bottom = x0 + 64, x0 + width - 12, y0 + 30, y0 + height - 44
+
+    def px(length: int) -> float:
+        return left + (math.log10(max(length, 1)) - xs_lo) / (xs_hi - xs_lo) * (right - left)
+
+    def py(value: float) -> float:
+        frac = (math.log10(value) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        return bottom - frac * (bottom - top)
+
+    out.append(
+        f'<text x="{x0 + width / 2:.0f}" y="{y0 + 18:.0f}" text-anchor="middle" '
+        f'font-size="14" font-weight="bold">{html.escape(title)}</text>'
+    )
+    out.append(
+        f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
+        f'height="{bottom - top:.1f}" fill="none" stroke="#999"/>'
+    )
+    decade = lo
+    while decade <= hi * 1.0001:
+        y = py(decade)
+        out.append(
+            f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+        )
+        out.append(
+            f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+            f"{html.escape(_fmt_ms(decade))}</text>"
+        )
+        decade *= 10
+    for length in lengths:
+        x = px(length)
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{bottom:.1f}" stroke="#eee"/>'
+        )
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 16:.1f}" text-anchor="middle" font-size="11">'
+            f"{human_count(length)}</text>"
+        )
+    out.append(
+        f'<text x="{(left + right) / 2:.0f}" y="{bottom + 32:.0f}" text-anchor="middle" '
+        f'font-size="11">messages in the session (log scale)</text>'
+    )
+    for key, _label, p50s, p99s in lines:
+        color = PALETTE.get(key, "#000")
+        for values_, dash, width_ in ((p50s, "", 2.0), (p99s, ' stroke-dasharray="5,4"', 1.2)):
+            pts = [(px(n), py(v)) for n, v in zip(lengths, values_, strict=True) if v and v > 0]
+            if len(pts) >= 2:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+                out.append(
+                    f'<polyline points="{path}" fill="none" stroke="{color}" '
+                    f'stroke-width="{width_}"{dash}/>'
+                )
+            if not dash:
+                out.extend(
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{color}"/>' for x, y in pts
+                )
+    return out
+
+
+def _legend(
+    entries: list[tuple[str, str]], x0: float, y0: float, width: float, columns: int
+) -> list[str]:
+    out: list[str] = []
+    col_w = width / columns
+    for i, (key, label) in enumerate(entries):
+        x = x0 + (i % columns) * col_w
+        y = y0 + (i // columns) * 16
+        color = PALETTE.get(key, "#000")
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" '
+            f'stroke="{color}" stroke-width="2.5"/>'
+        )
+        out.append(f'<text x="{x + 24:.1f}" y="{y:.1f}" font-size="11">{html.escape(label)}</text>')
+    return out
+
+
+def render_svg(results: Json) -> str:
+    """Latency against session length: save (left) and load (right), p50 solid and p99
+    dashed, both axes logarithmic."""
+    bench = results.get("benchmarks", {})
+    width, panel_h = 1000, 360
+    body: list[str] = []
+    legend_rows = 0
+    append = bench.get("append") or {}
+    if "series" in append:
+        lengths = append["lengths"]
+        keys = [k for k in append["labels"] if k in append["series"] and append["series"][k]]
+        lines = [
+            (
+                k,
+                append["labels"][k],
+                [_get(append, "series", k, str(n), "p50") for n in lengths],
+                [_get(append, "series", k, str(n), "p99") for n in lengths],
+            )
+            for k in keys
+        ]
+        body += _panel("Save: one message appended (1 KB)", lengths, lines, 0, 0, 520, panel_h)
+        entries = [(k, append["labels"][k]) for k in keys]
+        body += _legend(entries, 16, panel_h + 14, 520, 2)
+        legend_rows = max(legend_rows, (len(entries) + 1) // 2)
+    load = bench.get("load") or {}
+    if "series" in load:
+        lengths = load["lengths"]
+        keys = [
+            k
+            for k in ("chatlog_read", "snapshot_json_load", "seed_json_load", "seed_load_session")
+            if k in load["series"]
+        ]
+        lines = [
+            (
+                k,
+                load["labels"][k],
+                [_get(load, "series", k, str(n), "p50") for n in lengths],
+                [_get(load, "series", k, str(n), "p99") for n in lengths],
+            )
+            for k in keys
+        ]
+        floor_vals = [_get(load, "floor", str(n)) or {} for n in lengths]
+        lines.append(
+            (
+                "floor",
+                "floor: raw msgspec decode of the log",
+                [f.get("p50") for f in floor_vals],
+                [f.get("p99") for f in floor_vals],
+            )
+        )
+        body += _panel("Load: whole session read back", lengths, lines, 520, 0, 480, panel_h)
+        entries = [(k, lbl) for k, lbl, _a, _b in lines]
+        body += _legend(entries, 536, panel_h + 14, 470, 1)
+        legend_rows = max(legend_rows, len(entries))
+    height = panel_h + 30 + legend_rows * 16 + 20
+    foot = (
+        f'<text x="{width / 2:.0f}" y="{height - 8:.0f}" text-anchor="middle" font-size="11" '
+        f'fill="#555">solid: p50, dashed: p99. {html.escape(_machine_line(results)[:150])}</text>'
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">\n'
+        f'<rect width="100%" height="100%" fill="white"/>\n'
+        + "\n".join(body)
+        + "\n"
+        + foot
+        + "\n</svg>\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report")
+    parser.add_argument(
+        "results", nargs="?", default=str(Path(__file__).parent / "results" / "latest.json")
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the README's markdown")
+    parser.add_argument("--chart", default="benchmarks/results/latency.svg")
+    parser.add_argument("--svg", metavar="FILE", help="write the chart to FILE")
+    args = parser.parse_args(argv)
+    results = json.loads(Path(args.results).read_text(encoding="utf-8"))
+    if args.svg:
+        Path(args.svg).write_text(render_svg(results), encoding="utf-8")
+    text = render_markdown(results, args.chart) if args.markdown else render_text(results)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

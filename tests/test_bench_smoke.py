@@ -1,0 +1,99 @@
+"""The benchmark suite runs end to end in its tiny mode and writes well-formed results.
+
+Nothing here is timed: the figures a smoke run produces are meaningless; only their shape
+is checked (every benchmark present, numbers where numbers belong, a chart).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import PROJECT_ROOT
+
+
+def run_smoke(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done, out
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) -> None:
+    done, out = run_smoke(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+
+    assert results["mode"] == "smoke"
+    machine = results["machine"]
+    assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["filesystem"]["type"]
+    benchmarks = results["benchmarks"]
+    assert set(benchmarks) == {"append", "load", "list", "rebuild", "search", "watcher"}
+    assert not [name for name, section in benchmarks.items() if "error" in section]
+
+    append = benchmarks["append"]
+    for variant in ("chatlog_always", "chatlog_never", "floor_write", "sqlite_full", "seed_save"):
+        for length in append["lengths"]:
+            stats = append["series"][variant][str(length)]
+            assert stats["n"] > 0
+            assert _is_number(stats["p50"]) and _is_number(stats["p99"])
+            assert stats["p50"] <= stats["p99"]
+    load = benchmarks["load"]
+    for length in load["lengths"]:
+        assert _is_number(load["series"]["chatlog_read"][str(length)]["p50_vs_floor"])
+
+    for target in results["targets"]:
+        assert set(target) >= {"id", "target", "measured", "met"}
+        assert target["met"] in (True, False, None)
+
+    svg = (out / "smoke.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "<polyline" in svg
+    # the table on stdout names every target
+    assert "met" in done.stdout and "save (append) latency" in done.stdout
+    # progress went to stderr, not stdout
+    assert "append:" in done.stderr
+
+
+def test_the_runner_refuses_an_unknown_benchmark_name(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--only",
+            "nonsense",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "unknown benchmark" in done.stderr
+    assert not list(tmp_path.iterdir())
