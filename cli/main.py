@@ -30,7 +30,11 @@ from eventlog import (
 )
 
 # Subcommand modules, in the order their commands appear in --help.
-COMMAND_MODULES: Final[tuple[str, ...]] = ("cli.cmd_log",)
+COMMAND_MODULES: Final[tuple[str, ...]] = (
+    "cli.cmd_log",
+    "cli.cmd_sessions",
+    "cli.cmd_maintain",
+)
 
 EXIT_CODES: Final[tuple[tuple[type[ChatlogError], int], ...]] = (
     (InvalidSessionIdError, 2),

@@ -12,8 +12,8 @@ import threading
 from types import TracebackType
 
 from eventlog import EventLog, SessionNotFoundError, validate_session_id
+from projections import fsck, retention
 from projections import markdown as markdown_projection
-from projections import retention
 from projections.catchup import Engine, Progress
 from projections.records import (
     CatchUpReport,
@@ -124,6 +124,50 @@ class Projections:
             if not (found or known):
                 raise SessionNotFoundError(f"no session {session_id}")
             self._engine.search.scrub()
+
+    # ------------------------------------------------------------------ retention, repair
+
+    def cleanup(
+        self,
+        max_sessions: int = retention.DEFAULT_MAX_SESSIONS,
+        *,
+        dry_run: bool = False,
+        purge: bool = False,
+    ) -> retention.CleanupReport:
+        """Archive the least recently updated sessions beyond ``max_sessions``; with
+        ``purge``, then delete every archive for real."""
+        with self._mutex, self._engine.lock.hold():
+            metas = self.list_sessions()
+            beyond = retention.sessions_beyond(metas, max_sessions)
+            kept = len(metas) - len(beyond)
+            if dry_run:
+                would_purge = [entry.path for entry in retention.archived(self.layout)]
+                would_purge += [str(retention.archive_path(self.layout, sid)) for sid in beyond]
+                return retention.CleanupReport(beyond, would_purge if purge else [], kept, True)
+            for sid in beyond:
+                retention.archive_session(self.layout, sid)
+            self._engine.catch_up()
+            purged = retention.purge_archives(self.layout) if purge else []
+            return retention.CleanupReport(beyond, purged, kept, False)
+
+    def archived(self) -> list[retention.ArchivedSession]:
+        return retention.archived(self.layout)
+
+    def restore(self, session_id: str) -> SessionMeta | None:
+        """Bring an archived session back; its metadata (None if it has no usable event)."""
+        with self._mutex:
+            retention.restore_session(self.layout, session_id)
+            self._engine.catch_up(only=session_id)
+            found = self._engine.read_snapshot(session_id)
+            return found.metadata if found is not None else None
+
+    def fsck(self, *, repair: bool = False, progress: Progress | None = None) -> fsck.FsckReport:
+        """Check every log for damaged lines; with ``repair``, quarantine them."""
+        with self._mutex:
+            report = fsck.fsck(self.layout, repair=repair, progress=progress)
+            if report.repairs:
+                self._engine.catch_up()
+            return report
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -45,6 +45,13 @@ class ArchivedSession(msgspec.Struct, frozen=True):
     size: int  # compressed bytes
 
 
+class CleanupReport(msgspec.Struct, frozen=True):
+    archived: list[str]  # session ids archived (or that would be, on a dry run)
+    purged: list[str]  # archive files deleted (or that would be)
+    kept: int  # sessions left in the index
+    dry_run: bool
+
+
 def archive_path(layout: HomeLayout, session_id: str) -> Path:
     return layout.archive_dir / f"{validate_session_id(session_id)}{ARCHIVE_SUFFIX}"
 

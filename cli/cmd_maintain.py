@@ -1,0 +1,259 @@
+"""Upkeep commands: ``rebuild``, ``fsck``, ``watch``, ``cleanup``, ``restore``.
+
+Long work shows a progress bar on stderr when it is a terminal; summaries go to stderr
+too for ``rebuild`` and ``cleanup`` so stdout carries only what scripts read (ids, paths,
+JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Final, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.cmd_sessions import is_terminal, open_projections
+from cli.context import Context
+from cli.output import to_json
+from eventlog import LogIssue
+from projections.catchup import Progress as ProgressCallback
+from projections.fsck import FsckReport
+from projections.records import CatchUpReport
+from projections.retention import DEFAULT_MAX_SESSIONS, resolve_archived
+from projections.watcher import follow
+
+# A bar for fewer sessions than this would only flicker.
+PROGRESS_MIN_TOTAL: Final = 50
+
+
+@contextlib.contextmanager
+def progress_bar(stream: TextIO, label: str) -> Iterator[ProgressCallback | None]:
+    """A ``progress(done, total)`` callback drawing a transient bar on a terminal."""
+    if not is_terminal(stream):
+        yield None
+        return
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("sessions"),
+        TimeElapsedColumn(),
+        console=Console(file=stream),
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+    started = False
+
+    def update(done: int, total: int) -> None:
+        nonlocal started
+        if total < PROGRESS_MIN_TOTAL:
+            return
+        if not started:
+            bar.start()
+            started = True
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if started:
+            bar.stop()
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rebuild = sub.add_parser("rebuild", help="replay every log and rewrite all projections")
+    rebuild.add_argument(
+        "--verify",
+        action="store_true",
+        help="rebuild aside and report differences from the current files (exit 1 if any)",
+    )
+    rebuild.set_defaults(handler=run_rebuild)
+
+    fsck = sub.add_parser("fsck", help="report damaged lines in the logs")
+    fsck.add_argument(
+        "--repair", action="store_true", help="move damaged lines to quarantine/, cut torn tails"
+    )
+    fsck.add_argument("--json", action="store_true", help="the report as JSON")
+    fsck.set_defaults(handler=run_fsck)
+
+    watch = sub.add_parser("watch", help="keep projections current as logs change (Ctrl-C stops)")
+    watch.set_defaults(handler=run_watch)
+
+    cleanup = sub.add_parser(
+        "cleanup", help="archive the least recently updated sessions beyond a limit"
+    )
+    cleanup.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        metavar="N",
+        help=f"sessions to keep (default {DEFAULT_MAX_SESSIONS})",
+    )
+    cleanup.add_argument("--purge", action="store_true", help="then delete every archive for real")
+    cleanup.add_argument("--dry-run", action="store_true", help="only say what would happen")
+    cleanup.add_argument("--json", action="store_true", help="the report as JSON")
+    cleanup.set_defaults(handler=run_cleanup)
+
+    restore = sub.add_parser("restore", help="bring an archived session back")
+    restore.add_argument("session_id", metavar="ID", nargs="?", help="archived id or prefix")
+    restore.add_argument("--list", action="store_true", help="list archived sessions")
+    restore.add_argument("--json", action="store_true", help="with --list: as JSON")
+    restore.set_defaults(handler=run_restore)
+
+
+# ---------------------------------------------------------------------- rebuild
+
+
+def run_rebuild(args: argparse.Namespace, ctx: Context) -> int:
+    with open_projections(ctx) as projections, progress_bar(ctx.stderr, "rebuilding") as bar:
+        if args.verify:
+            differences = projections.verify(bar)
+            for difference in differences:
+                ctx.out(difference)
+            if differences:
+                ctx.err(f"{len(differences)} differences from a rebuild (`chatlog rebuild` fixes)")
+                return 1
+            ctx.err("projections match a rebuild from the logs")
+            return 0
+        report = projections.rebuild(bar)
+    ctx.err(
+        f"rebuilt {report.sessions} sessions ({report.events} events) in {report.seconds:.1f} s"
+    )
+    _mention_issues(ctx, report.issues)
+    return 0
+
+
+def _mention_issues(ctx: Context, issues: list[LogIssue]) -> None:
+    if issues:
+        ctx.err(f"{len(issues)} damaged lines were skipped (see `chatlog fsck`)")
+
+
+# ---------------------------------------------------------------------- fsck
+
+
+def run_fsck(args: argparse.Namespace, ctx: Context) -> int:
+    with open_projections(ctx) as projections, progress_bar(ctx.stderr, "checking") as bar:
+        report = projections.fsck(repair=args.repair, progress=bar)
+    if args.json:
+        ctx.out(
+            to_json(
+                {
+                    "sessions_checked": report.sessions_checked,
+                    "damaged": report.damaged,
+                    "foreign": report.foreign,
+                    "repairs": report.repairs,
+                    "clean": report.clean,
+                }
+            )
+        )
+    else:
+        _print_fsck(report, ctx)
+    return 0 if report.clean else 1
+
+
+def _print_fsck(report: FsckReport, ctx: Context) -> None:
+    for issue in report.damaged:
+        ctx.out(issue.describe())
+    for issue in report.foreign:
+        ctx.out(f"{issue.describe()} (kept: written by a newer chatlog)")
+    for repair in report.repairs:
+        ctx.out(
+            f"repaired {repair.session_id}: {repair.lines} damaged lines ({repair.bytes} bytes) "
+            f"moved to {repair.quarantine}"
+        )
+    damaged = report.damaged
+    summary = f"checked {report.sessions_checked} sessions: "
+    if not damaged:
+        summary += "no damage found"
+    else:
+        summary += f"{len(damaged)} damaged lines in {len(report.damaged_sessions)} sessions, " + (
+            "all moved to quarantine"
+            if report.clean
+            else "not repaired (run `chatlog fsck --repair` to move them to quarantine)"
+        )
+    if report.foreign:
+        summary += f"; {len(report.foreign)} lines from a newer chatlog kept"
+    ctx.out(summary)
+
+
+# ---------------------------------------------------------------------- watch
+
+
+def run_watch(args: argparse.Namespace, ctx: Context) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+
+    def on_report(report: CatchUpReport) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if report.updated:
+            ctx.out(f"{stamp} updated {' '.join(report.updated)}")
+        if report.removed:
+            ctx.out(f"{stamp} removed {' '.join(report.removed)}")
+        ctx.stdout.flush()
+
+    ctx.err(f"watching {ctx.home} (Ctrl-C stops)")
+    try:
+        with open_projections(ctx) as projections:
+            follow(projections, stop, on_report)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+# ---------------------------------------------------------------------- cleanup / restore
+
+
+def run_cleanup(args: argparse.Namespace, ctx: Context) -> int:
+    if args.max_sessions < 0:
+        ctx.err("chatlog: error: --max-sessions must be 0 or more")
+        return 2
+    with open_projections(ctx) as projections:
+        report = projections.cleanup(args.max_sessions, dry_run=args.dry_run, purge=args.purge)
+        archive_dir = projections.layout.archive_dir
+    if args.json:
+        ctx.out(to_json(report))
+        return 0
+    verb = "would archive" if report.dry_run else "archived"
+    for sid in report.archived:
+        ctx.out(f"{verb} {sid}")
+    for path in report.purged:
+        ctx.out(f"{'would delete' if report.dry_run else 'deleted'} {path}")
+    if report.archived:
+        ctx.err(
+            f"{verb} {len(report.archived)} sessions to {archive_dir}, kept {report.kept} "
+            "(`chatlog restore ID` brings one back)"
+        )
+    else:
+        ctx.err(f"nothing to archive: {report.kept} sessions, limit {args.max_sessions}")
+    return 0
+
+
+def run_restore(args: argparse.Namespace, ctx: Context) -> int:
+    with open_projections(ctx) as projections:
+        if args.list or args.session_id is None:
+            entries = projections.archived()
+            if args.json:
+                ctx.out(to_json(entries))
+            elif not entries:
+                ctx.err("no archived sessions")
+            for entry in [] if args.json else entries:
+                ctx.out(f"{entry.session_id}  {entry.size:>9} bytes  {entry.path}")
+            return 0
+        sid = resolve_archived(projections.layout, args.session_id)
+        meta = projections.restore(sid)
+    details = f" ({meta.message_count} messages)" if meta is not None else ""
+    ctx.out(f"restored {sid}{details}")
+    return 0

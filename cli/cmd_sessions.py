@@ -1,0 +1,357 @@
+"""Commands over sessions as the projections show them: ``list``, ``show``, ``export``,
+``search``, ``title``, ``tag``, ``untag``, ``delete``.
+
+Every reader catches the projections up first, so output is current without a watcher.
+Tables show local times; JSON and exported files carry the stored UTC timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import msgspec
+
+from cli.context import Context
+from cli.output import local_time, to_json
+from eventlog import InvalidArgumentError, SessionNotFoundError, short_id
+from eventlog.atomic import write_atomic
+from projections import Projections, SearchHit, SessionMeta, SessionSnapshot
+from projections import snapshot as snapshot_projection
+from projections.files import write_exclusive
+from projections.markdown import ROLE_HEADINGS, UNTITLED
+from projections.retention import resolve_archived
+from projections.search import HIGHLIGHT_END, HIGHLIGHT_START
+
+DEFAULT_PAGER = "less -FRX"
+BOLD, REVERSE, DIM, RESET = "\x1b[1m", "\x1b[7m", "\x1b[2m", "\x1b[0m"
+
+
+# ---------------------------------------------------------------------- shared helpers
+
+
+@contextlib.contextmanager
+def open_projections(ctx: Context) -> Iterator[Projections]:
+    with Projections(ctx.log) as projections:
+        yield projections
+
+
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colours only on a terminal, and never with NO_COLOR set or TERM=dumb."""
+    return (
+        is_terminal(stream)
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM", "") != "dumb"
+    )
+
+
+def resolve_any(ctx: Context, id_or_prefix: str) -> str:
+    """A live session's id from an id or prefix, else an archived session's."""
+    try:
+        return ctx.log.resolve(id_or_prefix)
+    except SessionNotFoundError:
+        return resolve_archived(ctx.log.layout, id_or_prefix)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+# ---------------------------------------------------------------------- registration
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listing = sub.add_parser("list", help="list sessions, most recently updated first")
+    listing.add_argument("--limit", type=_positive, metavar="N", help="at most N sessions")
+    listing.add_argument("--json", action="store_true", help="the index entries as JSON")
+    listing.set_defaults(handler=run_list)
+
+    show = sub.add_parser("show", help="print a session's messages")
+    show.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    show.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
+    show.add_argument("--json", action="store_true", help="the session file format (JSON)")
+    show.add_argument(
+        "--no-pager", action="store_true", help="never page long output on a terminal"
+    )
+    show.set_defaults(handler=run_show)
+
+    export = sub.add_parser("export", help="export a session as markdown or JSON")
+    export.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (relative to the current dir)"
+    )
+    export.add_argument("--force", action="store_true", help="overwrite an existing FILE")
+    export.set_defaults(handler=run_export)
+
+    search = sub.add_parser("search", help="full-text search over every message")
+    search.add_argument("query", nargs="+", metavar="QUERY", help='words or "a phrase"')
+    search.add_argument("--limit", type=_positive, default=20, metavar="N", help="default 20")
+    search.add_argument("--json", action="store_true", help="hits as JSON")
+    search.set_defaults(handler=run_search)
+
+    title = sub.add_parser("title", help='set a session\'s title ("" clears it)')
+    title.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    title.add_argument("text", metavar="TEXT")
+    title.set_defaults(handler=run_title)
+
+    tag = sub.add_parser("tag", help="add a tag to a session")
+    tag.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    tag.add_argument("tag", metavar="TAG")
+    tag.set_defaults(handler=run_tag)
+
+    untag = sub.add_parser("untag", help="remove a tag from a session")
+    untag.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    untag.add_argument("tag", metavar="TAG")
+    untag.set_defaults(handler=run_untag)
+
+    delete = sub.add_parser(
+        "delete", help="delete a session everywhere (log, projections, archive)"
+    )
+    delete.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    delete.set_defaults(handler=run_delete)
+
+
+# ---------------------------------------------------------------------- list
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    with open_projections(ctx) as projections:
+        metas = projections.list_sessions(args.limit)
+    if args.json:
+        ctx.out(to_json(metas))
+        return 0
+    if not metas:
+        ctx.err("no sessions yet (start one with `chatlog` or `chatlog new`)")
+        return 0
+    ctx.out(format_table(metas, ctx.stdout))
+    return 0
+
+
+def display_ids(session_ids: list[str]) -> dict[str, str]:
+    """Short ids where they are unique among those shown, full ids otherwise."""
+    counts = Counter(short_id(sid) for sid in session_ids)
+    return {sid: short_id(sid) if counts[short_id(sid)] == 1 else sid for sid in session_ids}
+
+
+def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
+    ids = display_ids([meta.session_id for meta in metas])
+    rows = [
+        (
+            ids[meta.session_id],
+            local_time(meta.created_at, "%Y-%m-%d %H:%M"),
+            str(meta.message_count),
+            str(meta.total_tokens),
+            (meta.title or UNTITLED) + "".join(f"  #{tag}" for tag in meta.tags),
+        )
+        for meta in metas
+    ]
+    header = ("ID", "CREATED", "MSGS", "TOKENS", "TITLE")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    width = shutil.get_terminal_size().columns if is_terminal(stream) else 0
+    color = use_color(stream)
+    lines = []
+    for n, row in enumerate([header, *rows]):
+        line = (
+            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  "
+            f"{row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]}"
+        )
+        if width and len(line) > width:
+            line = line[: width - 1] + "…"
+        lines.append(f"{BOLD}{line}{RESET}" if color and n == 0 else line)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- show / export
+
+
+def run_show(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    with open_projections(ctx) as projections:
+        if args.json and args.last is None:
+            ctx.stdout.write(projections.snapshot_json(sid).decode())
+            return 0
+        snap = projections.snapshot(sid)
+    if args.last is not None:
+        snap = msgspec.structs.replace(snap, messages=snap.messages[-args.last :])
+    if args.json:
+        ctx.stdout.write(snapshot_projection.encode(snap).decode())
+        return 0
+    text = format_session(snap, use_color(ctx.stdout))
+    if is_terminal(ctx.stdout) and not args.no_pager and _too_long(text):
+        return _page(text, ctx)
+    ctx.out(text)
+    return 0
+
+
+def format_session(snap: SessionSnapshot, color: bool) -> str:
+    meta = snap.metadata
+    shown = len(snap.messages)
+    bold, dim, reset = (BOLD, DIM, RESET) if color else ("", "", "")
+    lines = [
+        f"{bold}{meta.title or UNTITLED}{reset}",
+        f"{dim}{meta.session_id} · created {local_time(meta.created_at)} · "
+        f"updated {local_time(meta.updated_at)} · {meta.message_count} messages · "
+        f"{meta.total_tokens} tokens"
+        + (f" · tags: {', '.join(meta.tags)}" if meta.tags else "")
+        + reset,
+    ]
+    if shown < meta.message_count:
+        lines.append(f"{dim}(the last {shown} of {meta.message_count} messages){reset}")
+    for message in snap.messages:
+        heading = ROLE_HEADINGS.get(message.role, message.role.title())
+        tokens = f" · {message.token_count} tokens" if message.token_count else ""
+        lines += [
+            "",
+            f"{bold}{heading}{reset} {dim}[{local_time(message.timestamp)}]{tokens}{reset}",
+        ]
+        lines.append(message.content)
+    return "\n".join(lines)
+
+
+def _too_long(text: str) -> bool:
+    return text.count("\n") + 1 > shutil.get_terminal_size().lines - 1
+
+
+def _page(text: str, ctx: Context) -> int:
+    """Show ``text`` through $PAGER (default ``less -FRX``), or print it if none works."""
+    command = shlex.split(os.environ.get("PAGER") or DEFAULT_PAGER)
+    try:
+        pager = subprocess.Popen(command, stdin=subprocess.PIPE)
+    except OSError:
+        ctx.out(text)
+        return 0
+    assert pager.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        pager.stdin.write(text.encode() + b"\n")
+    with contextlib.suppress(BrokenPipeError):
+        pager.stdin.close()
+    pager.wait()
+    return 0
+
+
+def run_export(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    with open_projections(ctx) as projections:
+        if args.format == "json":
+            data = projections.snapshot_json(sid)
+        else:
+            data = projections.markdown(sid).encode()
+    if args.output is None or args.output == "-":
+        ctx.stdout.write(data.decode())
+        return 0
+    target = Path(os.path.abspath(os.path.expanduser(args.output)))
+    if not target.parent.is_dir():
+        raise InvalidArgumentError(f"cannot write {target}: {target.parent} is not a directory")
+    if target.is_dir():
+        raise InvalidArgumentError(f"cannot write {target}: it is a directory")
+    if args.force:
+        write_atomic(target, data)
+    else:
+        try:
+            write_exclusive(target, data)
+        except FileExistsError:
+            raise InvalidArgumentError(
+                f"{target} exists already (use --force to overwrite it)"
+            ) from None
+    ctx.out(str(target))
+    return 0
+
+
+# ---------------------------------------------------------------------- search
+
+
+def run_search(args: argparse.Namespace, ctx: Context) -> int:
+    query = " ".join(args.query)
+    with open_projections(ctx) as projections:
+        hits = projections.search(query, args.limit)
+    if args.json:
+        ctx.out(to_json(hits))
+        return 0
+    if not hits:
+        ctx.err(f"no messages match {query!r}")
+        return 0
+    ctx.out(format_hits(hits, use_color(ctx.stdout)))
+    return 0
+
+
+def format_hits(hits: list[SearchHit], color: bool) -> str:
+    ids = display_ids(list(dict.fromkeys(hit.session_id for hit in hits)))
+    bold, dim, reset = (BOLD, DIM, RESET) if color else ("", "", "")
+    lines = []
+    for hit in hits:
+        snippet = " ".join(hit.snippet.split())
+        if color:
+            snippet = snippet.replace(HIGHLIGHT_START, REVERSE).replace(HIGHLIGHT_END, RESET)
+        lines.append(
+            f"{bold}{ids[hit.session_id]}{reset} #{hit.seq} {hit.role:<9} "
+            f"{dim}{local_time(hit.timestamp, '%Y-%m-%d %H:%M')}{reset}  {hit.title or UNTITLED}"
+        )
+        lines.append(f"    {snippet}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- title / tags / delete
+
+
+def run_title(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    text = " ".join(args.text.split())
+    ctx.log.set_title(sid, text)
+    with open_projections(ctx) as projections:
+        meta = projections.session_meta(sid)
+    shown = meta.title or UNTITLED
+    ctx.out(f"{sid}: {'title set to' if text else 'title cleared; showing'} {shown!r}")
+    return 0
+
+
+def run_tag(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    with open_projections(ctx) as projections:
+        if args.tag.strip() in projections.session_meta(sid).tags:
+            ctx.out(f"{sid}: already tagged {args.tag.strip()}")
+            return 0
+        ctx.log.add_tag(sid, args.tag)
+        tags = projections.session_meta(sid).tags
+    ctx.out(f"{sid}: tags {', '.join(tags)}")
+    return 0
+
+
+def run_untag(args: argparse.Namespace, ctx: Context) -> int:
+    sid = ctx.log.resolve(args.session_id)
+    with open_projections(ctx) as projections:
+        if args.tag.strip() not in projections.session_meta(sid).tags:
+            raise InvalidArgumentError(f"session {sid} has no tag {args.tag.strip()!r}")
+        ctx.log.remove_tag(sid, args.tag)
+        tags = projections.session_meta(sid).tags
+    ctx.out(f"{sid}: tags {', '.join(tags) if tags else '(none)'}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace, ctx: Context) -> int:
+    sid = resolve_any(ctx, args.session_id)
+    with open_projections(ctx) as projections:
+        projections.delete_session(sid)
+    ctx.out(f"deleted {sid}")
+    return 0
