@@ -117,6 +117,9 @@ class EventLog:
         self._max_open = max_open
         self._handles: OrderedDict[str, _Handle] = OrderedDict()
         self._handles_lock = threading.Lock()
+        # Background/eviction fdatasync failures of sessions whose handle is gone: the
+        # next handle opened for the session inherits them (its next append fails).
+        self._failed_syncs: dict[str, str] = {}
         self._closed = False
         self._flusher: threading.Thread | None = None
         self._flusher_stop = threading.Event()
@@ -444,23 +447,31 @@ class EventLog:
         return self._remember(session_id, self._open_handle(session_id, path))
 
     def _remember(self, session_id: str, handle: _Handle) -> _Handle:
-        evicted: list[_Handle] = []
+        evicted: list[tuple[str, _Handle]] = []
         with self._handles_lock:
             existing = self._handles.get(session_id)
             if existing is not None and existing is not handle:
-                evicted.append(handle)  # another thread opened it first: use theirs
+                evicted.append((session_id, handle))  # another thread opened it first
                 handle = existing
             else:
                 self._handles[session_id] = handle
+                failed = self._failed_syncs.pop(session_id, None)
+                if failed is not None and handle.broken is None:
+                    handle.broken = failed
             while len(self._handles) > self._max_open:
-                _sid, old = self._handles.popitem(last=False)
-                evicted.append(old)
-        for old in evicted:
+                evicted.append(self._handles.popitem(last=False))
+        for old_sid, old in evicted:
             with old.lock:
-                if old.dirty and old.fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.fdatasync(old.fd)
+                failed = old.broken
+                if failed is None and old.dirty and old.fd >= 0:
+                    try:
+                        self._ops.fdatasync(old.fd)
+                    except OSError as exc:
+                        failed = exc.strerror or str(exc)
                 _close_quietly(old)
+            if failed is not None:
+                with self._handles_lock:
+                    self._failed_syncs.setdefault(old_sid, failed)
         if self.fsync == "interval":
             self._start_flusher()
         return handle
@@ -468,6 +479,7 @@ class EventLog:
     def _forget(self, session_id: str) -> None:
         with self._handles_lock:
             handle = self._handles.pop(session_id, None)
+            self._failed_syncs.pop(session_id, None)
         if handle is not None:
             with handle.lock:
                 _close_quietly(handle)
