@@ -34,6 +34,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "cli.cmd_log",
     "cli.cmd_sessions",
     "cli.cmd_maintain",
+    "cli.cmd_import",
 )
 
 EXIT_CODES: Final[tuple[tuple[type[ChatlogError], int], ...]] = (

@@ -1,0 +1,105 @@
+"""The neutral records every importer produces, and the importers' error.
+
+A parser turns foreign bytes into :class:`Parsed`: the conversations it understood, the
+items it left out on purpose (:class:`Skipped`, counted by reason in the summary) and the
+damage it found (:class:`Problem`, each naming a file and a position). These are pure
+values; writing them into the event log lives in :mod:`cli.importers.writer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import msgspec
+
+from eventlog import ROLES, InvalidArgumentError
+from eventlog.events import Role
+
+
+class ImportFormatError(InvalidArgumentError):
+    """An input file cannot be read at all (wrong format, truncated or malformed JSON,
+    not a database): nothing from it was imported. The message names the file and, where
+    the format has one, the position."""
+
+
+def as_role(name: str) -> Role:
+    """``name`` as a chatlog role; callers check membership in ROLES first."""
+    if name not in ROLES:
+        raise InvalidArgumentError(f"not a chatlog role: {name!r}")
+    return cast(Role, name)
+
+
+class ImportedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One message as chatlog will store it. ``ts`` is UTC ISO-8601 with an offset (or
+    None when the source has no time for it); ``metadata["source_id"]``, when present, is
+    the message's id in the source and identifies it across imports."""
+
+    role: Role
+    content: str
+    ts: str | None = None
+    token_count: int | None = None
+    metadata: dict[str, Any] = {}
+
+
+class ImportedConversation(msgspec.Struct, frozen=True, kw_only=True):
+    """One conversation from a source: becomes one chatlog session.
+
+    ``key`` is stable across exports of the same conversation (``chatgpt:<id>``); it is
+    what makes a second import add nothing. ``session_id`` is set only when the source's
+    own id must be kept (the replaced system's sessions). ``origin`` holds provenance for
+    the session's metadata (original id, model, original timestamps)."""
+
+    source: str
+    key: str
+    path: str
+    title: str | None
+    created_at: str
+    tags: tuple[str, ...] = ()
+    messages: tuple[ImportedMessage, ...] = ()
+    session_id: str | None = None
+    origin: dict[str, Any] = {}
+
+
+class Skipped(msgspec.Struct, frozen=True):
+    """Something in the source that is not imported on purpose, e.g. a progress line."""
+
+    where: str
+    reason: str
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """Damaged input that was left out: a corrupt line, an unreadable conversation."""
+
+    where: str
+    message: str
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class Parsed(msgspec.Struct, frozen=True):
+    conversations: tuple[ImportedConversation, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def decode_error_position(data: bytes, error: msgspec.DecodeError) -> str:
+    """Where a JSON syntax error is, from msgspec's message: ``byte N, line L, column C``.
+
+    msgspec reports ``(byte N)`` for malformed input and nothing for truncated input,
+    which is then at the end of the data."""
+    text = str(error)
+    marker = text.rfind("(byte ")
+    if marker >= 0 and text.endswith(")"):
+        try:
+            offset = int(text[marker + 6 : -1])
+        except ValueError:
+            offset = len(data)
+        reason = text[:marker].strip().removeprefix("JSON is malformed: ")
+    else:
+        offset = len(data)
+        reason = "truncated: the data ends early" if "truncated" in text else text
+    offset = max(0, min(offset, len(data)))
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"byte {offset} (line {line}, column {column}): {reason}"
