@@ -35,6 +35,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "cli.cmd_sessions",
     "cli.cmd_maintain",
     "cli.cmd_import",
+    "cli.cmd_serve",
 )
 
 EXIT_CODES: Final[tuple[tuple[type[ChatlogError], int], ...]] = (

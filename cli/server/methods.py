@@ -1,0 +1,256 @@
+"""The methods the server offers, and how a request becomes a response.
+
+Each method is registered once with its parameter type; ``answer`` looks the method up,
+decodes the raw params with that method's typed decoder, runs the handler and turns the
+outcome into a response: a result, or an error object (chatlog errors through the one
+table in :mod:`cli.server.errors`; anything unexpected is logged and answered -32603).
+A notification runs the same way and gets no response, whatever happens.
+
+Session ids must be given in full: an API client gets them from ``session.create`` or
+``session.list``, and a prefix that is unique today can become ambiguous tomorrow.
+
+The seed's four methods (``session.list``, ``.load``, ``.export``, ``.delete``) keep its
+result shapes, including ``"status": "success"``, extended with the fields chatlog has; its
+in-band ``{"status": "error"}`` results became JSON-RPC error responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, TypeVar
+
+import msgspec
+from msgspec import UnsetType
+
+from cli.output import event_as_dict
+from cli.server.errors import (
+    ALREADY_SUBSCRIBED,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    RpcError,
+    rpc_error_for,
+)
+from cli.server.params import (
+    AppendParams,
+    CreateParams,
+    ExportParams,
+    ListParams,
+    Params,
+    SearchParams,
+    SessionParams,
+    SubscribeParams,
+)
+from cli.server.protocol import (
+    InvalidMessage,
+    Request,
+    Response,
+    Success,
+    error_response,
+)
+from cli.server.storage import Storage
+from cli.server.subscriptions import ChangeHub, SubscriptionSet
+from eventlog import ChatlogError, validate_session_id
+from projections import SessionMeta, SessionSnapshot, SnapshotMessage
+
+logger = logging.getLogger("chatlog.server")
+
+P = TypeVar("P", bound=Params)
+
+
+@dataclass
+class Caller:
+    """What a handler may use: the storage, the change hub, and the calling connection's
+    subscriptions. ``defer`` schedules work to run once the response has been queued."""
+
+    storage: Storage
+    hub: ChangeHub
+    subscriptions: SubscriptionSet
+    deferred: list[Callable[[], None]] = field(default_factory=list)
+
+    def defer(self, action: Callable[[], None]) -> None:
+        self.deferred.append(action)
+
+    def run_deferred(self) -> None:
+        actions, self.deferred = self.deferred, []
+        for action in actions:
+            action()
+
+
+Handler = Callable[[Caller, P], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Method(Generic[P]):
+    params: type[P]
+    handler: Handler[P]
+    decoder: msgspec.json.Decoder[P]
+
+    async def invoke(self, caller: Caller, raw_params: bytes) -> Any:
+        try:
+            params = self.decoder.decode(raw_params)
+        except msgspec.ValidationError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params: {_explain(exc)}") from None
+        return await self.handler(caller, params)
+
+
+METHODS: Final[dict[str, Method[Any]]] = {}
+
+
+def method(name: str, params: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+    def register(handler: Handler[P]) -> Handler[P]:
+        METHODS[name] = Method(params, handler, msgspec.json.Decoder(params))
+        return handler
+
+    return register
+
+
+def _explain(error: msgspec.ValidationError) -> str:
+    text = str(error)
+    if text.startswith("Expected `object`, got `array`"):
+        return "params must be an object of named parameters (positional params are not supported)"
+    return text
+
+
+async def answer(caller: Caller, item: Request | InvalidMessage) -> Response | None:
+    """The response to one request (None for a notification)."""
+    if isinstance(item, InvalidMessage):
+        return error_response(item.id, item.error)
+    error: RpcError | None = None
+    try:
+        found = METHODS.get(item.method)
+        if found is None:
+            raise RpcError(METHOD_NOT_FOUND, f"method not found: {item.method}")
+        result = await found.invoke(caller, item.params_json)
+    except RpcError as exc:
+        error = exc
+    except ChatlogError as exc:
+        error = rpc_error_for(exc)
+    except Exception:
+        logger.exception("%s failed", item.method)
+        error = RpcError(INTERNAL_ERROR, f"internal error in {item.method} (see the server log)")
+    if isinstance(item.id, UnsetType):  # a notification: no response, whatever happened
+        return None
+    if error is not None:
+        return error_response(item.id, error)
+    return Success(id=item.id, result=result)
+
+
+# ---------------------------------------------------------------------- the seed's four
+
+
+@method("session.list", ListParams)
+async def session_list(caller: Caller, params: ListParams) -> dict[str, Any]:
+    sessions = await caller.storage.projections(lambda p: p.list_sessions(params.limit))
+    return {"status": "success", "sessions": sessions}
+
+
+class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's ``session.load`` result plus its session file's ``metadata``."""
+
+    status: str = "success"
+    session_id: str
+    message_count: int
+    metadata: SessionMeta
+    messages: list[SnapshotMessage]
+
+    @classmethod
+    def of(cls, snapshot: SessionSnapshot) -> LoadResult:
+        meta = snapshot.metadata
+        return cls(
+            session_id=meta.session_id,
+            message_count=len(snapshot.messages),
+            metadata=meta,
+            messages=snapshot.messages,
+        )
+
+
+@method("session.load", SessionParams)
+async def session_load(caller: Caller, params: SessionParams) -> LoadResult:
+    session_id = validate_session_id(params.session_id)
+    snapshot = await caller.storage.projections(lambda p: p.snapshot(session_id))
+    return LoadResult.of(snapshot)
+
+
+@method("session.export", ExportParams)
+async def session_export(caller: Caller, params: ExportParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    if params.format == "json":
+        data = await caller.storage.projections(lambda p: p.snapshot_json(session_id))
+        content = data.decode()
+    else:
+        content = await caller.storage.projections(lambda p: p.markdown(session_id))
+    return {
+        "status": "success",
+        "session_id": session_id,
+        "format": params.format,
+        "content": content,
+    }
+
+
+@method("session.delete", SessionParams)
+async def session_delete(caller: Caller, params: SessionParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    await caller.storage.projections(lambda p: p.delete_session(session_id))
+    caller.hub.notify([session_id])
+    return {"status": "success", "deleted": session_id}
+
+
+# ---------------------------------------------------------------------- chatlog's own
+
+
+@method("session.create", CreateParams)
+async def session_create(caller: Caller, params: CreateParams) -> dict[str, Any]:
+    session_id = await caller.storage.create_session(params.title, params.tags)
+    return {"session_id": session_id}
+
+
+@method("session.append", AppendParams)
+async def session_append(caller: Caller, params: AppendParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    event = await caller.storage.append(
+        session_id,
+        params.role,
+        params.content,
+        params.token_count,
+        params.metadata,
+        params.expected_seq,
+    )
+    caller.hub.notify([session_id])
+    return event_as_dict(event, session_id)
+
+
+@method("session.info", SessionParams)
+async def session_info(caller: Caller, params: SessionParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    last_seq = await caller.storage.last_seq(session_id)
+    meta = await caller.storage.projections(lambda p: p.session_meta(session_id))
+    return {**msgspec.structs.asdict(meta), "last_seq": last_seq}
+
+
+@method("session.search", SearchParams)
+async def session_search(caller: Caller, params: SearchParams) -> dict[str, Any]:
+    hits = await caller.storage.projections(lambda p: p.search(params.query, params.limit))
+    return {"hits": hits}
+
+
+@method("session.subscribe", SubscribeParams)
+async def session_subscribe(caller: Caller, params: SubscribeParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    if session_id in caller.subscriptions:
+        raise RpcError(
+            ALREADY_SUBSCRIBED,
+            f"already subscribed to {session_id} on this connection",
+            {"session_id": session_id},
+        )
+    start = await caller.storage.scan(session_id)
+    caller.defer(caller.subscriptions.add(session_id, start, params.from_seq))
+    return {"session_id": session_id, "last_seq": start.last_seq}
+
+
+@method("session.unsubscribe", SessionParams)
+async def session_unsubscribe(caller: Caller, params: SessionParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    return {"session_id": session_id, "unsubscribed": caller.subscriptions.remove(session_id)}

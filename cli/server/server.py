@@ -1,0 +1,92 @@
+"""The server's lifecycle: claim the socket, accept connections, shut down cleanly.
+
+SIGTERM and SIGINT start a clean shutdown: stop accepting, stop reading requests, let the
+requests being answered finish (an append that started is either answered or not done at
+all from the client's view, never half-reported), flush what is queued for each client
+for a bounded time, close every connection, then remove the socket file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cli.server.config import ServerConfig
+from cli.server.connection import Connection
+from cli.server.listener import claim_socket
+from cli.server.storage import Storage
+from cli.server.subscriptions import ChangeHub
+from eventlog import EventLog
+
+
+class Server:
+    def __init__(self, log: EventLog, config: ServerConfig) -> None:
+        self._log = log
+        self._config = config
+        self._storage = Storage(log, config.io_threads)
+        self._hub = ChangeHub(log.layout)
+        self._stop = asyncio.Event()
+        self._connections: dict[Connection, asyncio.Task[Any]] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, on_ready: Callable[[Path], None] | None = None) -> None:
+        claimed = claim_socket(self._config.socket_path)
+        loop = asyncio.get_running_loop()
+        watching: asyncio.Task[None] | None = None
+        try:
+            server = await asyncio.start_unix_server(
+                self._serve_client, sock=claimed.sock, limit=self._config.max_frame
+            )
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.stop)
+            watching = asyncio.create_task(self._hub.run(self._stop), name="change feed")
+            if on_ready is not None:
+                on_ready(claimed.path)
+            await self._stop.wait()
+            server.close()
+            await self._close_connections()
+            await server.wait_closed()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            self._stop.set()
+            if watching is not None:
+                await asyncio.gather(watching, return_exceptions=True)
+            claimed.release()
+            self._storage.close()
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        connection = Connection(
+            reader,
+            writer,
+            self._storage,
+            self._hub,
+            max_frame=self._config.max_frame,
+            send_buffer=self._config.send_buffer,
+            flush_timeout=self._config.shutdown_grace,
+        )
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[connection] = task
+        try:
+            await connection.run()
+        finally:
+            del self._connections[connection]
+
+    async def _close_connections(self) -> None:
+        for connection in list(self._connections):
+            connection.stop()
+        tasks = list(self._connections.values())
+        if not tasks:
+            return
+        _done, late = await asyncio.wait(tasks, timeout=self._config.shutdown_grace * 2)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)

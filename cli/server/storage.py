@@ -1,0 +1,91 @@
+"""The server's storage: the event log and the projections, called off the event loop.
+
+Every storage call blocks (file I/O, an ``fdatasync`` per append under ``fsync=always``, a
+``flock`` that another process may hold, SQLite), so none runs on the event loop: a slow
+disk delays only the requests waiting for it, never other clients. Log calls run on a pool
+of I/O threads (``EventLog`` is thread-safe: appends to different sessions proceed in
+parallel, appends to one session serialize on its lock). Projections run on one dedicated
+thread that creates and owns them, so their SQLite connection never crosses threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from eventlog import Cursor, EventLog, Message, Scan
+from eventlog.scan import START
+from projections import Projections
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Storage:
+    def __init__(self, log: EventLog, io_threads: int) -> None:
+        self.log = log
+        self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="chatlog-io")
+        self._projections_thread = ThreadPoolExecutor(1, thread_name_prefix="chatlog-projections")
+        self._projections: Projections | None = None
+
+    async def _run(
+        self, pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+    # ------------------------------------------------------------------ the log
+
+    async def create_session(self, title: str | None, tags: Sequence[str]) -> str:
+        return await self._run(self._io, self.log.create_session, title, tags)
+
+    async def append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        token_count: int | None,
+        metadata: dict[str, Any],
+        expected_seq: int | None,
+    ) -> Message:
+        return await self._run(
+            self._io,
+            self.log.append,
+            session_id,
+            role,
+            content,
+            token_count=token_count,
+            metadata=metadata,
+            expected_seq=expected_seq,
+        )
+
+    async def scan(self, session_id: str, cursor: Cursor = START) -> Scan:
+        return await self._run(self._io, self.log.scan, session_id, cursor)
+
+    async def last_seq(self, session_id: str) -> int:
+        return await self._run(self._io, self.log.last_seq, session_id)
+
+    # ------------------------------------------------------------------ projections
+
+    async def projections(self, call: Callable[[Projections], T]) -> T:
+        """Run ``call`` with the projections, on their own thread."""
+        return await self._run(self._projections_thread, self._with_projections, call)
+
+    def _with_projections(self, call: Callable[[Projections], T]) -> T:
+        if self._projections is None:
+            self._projections = Projections(self.log)
+        return call(self._projections)
+
+    def close(self) -> None:
+        """Wait for running calls, then close the projections (the log is the caller's)."""
+        self._io.shutdown(wait=True)
+        self._projections_thread.submit(self._close_projections).result()
+        self._projections_thread.shutdown(wait=True)
+
+    def _close_projections(self) -> None:
+        if self._projections is not None:
+            self._projections.close()
+            self._projections = None
