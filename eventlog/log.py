@@ -336,13 +336,35 @@ class EventLog:
     # ------------------------------------------------------------------ durability
 
     def sync(self, session_id: str | None = None) -> None:
-        """fdatasync pending appends now (all sessions, or one)."""
+        """fdatasync pending appends now (all sessions, or one).
+
+        Raises DurabilityError if a sync failed, now or earlier in the background (a
+        failure is never papered over by a later sync that succeeds): appends since the
+        session's last successful sync may be lost. Each failure is reported once."""
         with self._handles_lock:
             items = [(sid, h) for sid, h in self._handles.items() if session_id in (None, sid)]
+            earlier = [
+                (sid, why) for sid, why in self._failed_syncs.items() if session_id in (None, sid)
+            ]
+            for sid, _why in earlier:
+                del self._failed_syncs[sid]
+        errors = [_earlier_sync_failed(sid, why) for sid, why in earlier]
         for sid, handle in items:
             with handle.lock:
-                if handle.fd >= 0 and handle.dirty:
-                    self._fdatasync(sid, handle)
+                if handle.fd < 0:
+                    continue
+                if handle.broken is not None:
+                    errors.append(_earlier_sync_failed(sid, handle.broken))
+                    self._drop(sid, handle)
+                elif handle.dirty:
+                    try:
+                        self._fdatasync(sid, handle)
+                    except DurabilityError as exc:
+                        errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise DurabilityError("; ".join(str(error) for error in errors))
 
     def close(self) -> None:
         """Flush pending appends and close every descriptor."""
@@ -492,10 +514,7 @@ class EventLog:
         if handle.broken is not None:
             reason = handle.broken
             self._drop(session_id, handle)
-            raise DurabilityError(
-                f"session {session_id}: an earlier background fdatasync failed ({reason}); "
-                "appends since the last successful sync may be lost"
-            )
+            raise _earlier_sync_failed(session_id, reason)
         try:
             on_disk = os.stat(path)
         except FileNotFoundError:
@@ -572,7 +591,11 @@ class EventLog:
             self._drop(session_id, handle)
             raise DurabilityError(
                 f"cannot make {session_id} durable: fdatasync failed ({exc.strerror or exc}); "
-                "the append did not happen"
+                + (
+                    "the append did not happen"
+                    if roll_back_to >= 0
+                    else "appends since the last successful sync may be lost"
+                )
             ) from exc
         handle.dirty = False
 
@@ -646,6 +669,13 @@ def _tail_state(
         if result.last_seq or aligned:
             return result.good_end, result.last_seq, result.torn
         chunk *= 2
+
+
+def _earlier_sync_failed(session_id: str, reason: str) -> DurabilityError:
+    return DurabilityError(
+        f"session {session_id}: an earlier background fdatasync failed ({reason}); "
+        "appends since the last successful sync may be lost"
+    )
 
 
 def _close_quietly(handle: _Handle) -> None:
