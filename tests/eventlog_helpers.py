@@ -97,10 +97,14 @@ class FaultyFileOps(CountingFileOps):
         self.write_error: int | None = None
         self.short_write = False
         self.fdatasync_error: int | None = None
+        self.ftruncate_error: int | None = None
         self.sticky = False
         self.failed = threading.Event()
+        self.write_fds: list[int] = []
+        self.sync_fds: list[int] = []
 
     def write(self, fd: int, data: bytes) -> int:
+        self.write_fds.append(fd)
         if self.write_error is not None:
             code = self.write_error
             self._disarm("write_error")
@@ -112,12 +116,20 @@ class FaultyFileOps(CountingFileOps):
         return super().write(fd, data)
 
     def fdatasync(self, fd: int) -> None:
+        self.sync_fds.append(fd)
         if self.fdatasync_error is not None:
             code = self.fdatasync_error
             self._disarm("fdatasync_error")
             self.failed.set()
             raise os_error(code)
         super().fdatasync(fd)
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        if self.ftruncate_error is not None:
+            code = self.ftruncate_error
+            self._disarm("ftruncate_error")
+            raise os_error(code)
+        super().ftruncate(fd, size)
 
     def _disarm(self, name: str, value: object = None) -> None:
         if not self.sticky:
