@@ -1,0 +1,153 @@
+"""The REPL's event loop: prompt, dispatch, Ctrl+C, and the background watcher.
+
+Shape (prompt_toolkit's asyncio example): ``async def main()`` runs under
+``patch_stdout()`` so anything printed while the prompt is shown (the watcher's notices)
+lands above it; background tasks are cancelled in ``finally``; ``EOFError`` (Ctrl+D) and
+``KeyboardInterrupt`` (Ctrl+C on an empty prompt) end the loop.
+
+Ctrl+C while a reply streams: the prompt is not running, so the terminal delivers SIGINT;
+our handler cancels the task running the current input, the reply is cut where it is
+(and saved, marked interrupted: see :mod:`cli.repl.turn`) and the prompt comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+
+import msgspec
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.history import History
+from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.shortcuts import create_confirm_session
+
+from cli.backends import BackendConfig, create_backend, resolve_backend_config
+from cli.context import Context
+from cli.repl.chat import ChatRepl
+from cli.repl.commands import COMMANDS, run_command
+from cli.repl.completion import ReplCompleter
+from cli.repl.history import private_history
+from cli.repl.keys import build_key_bindings
+from cli.repl.render import Screen, make_screen
+from cli.repl.watch import watch_other_writers
+
+
+class ChatOptions(msgspec.Struct, frozen=True):
+    session: str | None = None
+    continue_last: bool = False
+    backend: str | None = None
+    model: str | None = None
+    verbose: bool = False
+
+
+def run_chat(ctx: Context, options: ChatOptions) -> int:
+    config = resolve_backend_config(backend=options.backend, model=options.model)
+    history = private_history(ctx.log.layout.history_file)
+    screen = make_screen(sys.stdout)
+    with patch_stdout(raw=True), _logging_above_prompt():
+        return asyncio.run(_main(ctx, options, config, history, screen))
+
+
+@contextlib.contextmanager
+def _logging_above_prompt() -> Iterator[None]:
+    """Route chatlog's log lines through the stdout proxy (so they never tear the prompt)
+    and, unless ``chatlog -v`` asked for more, leave damaged-line reports to the REPL's
+    own one-line notice."""
+    logger = logging.getLogger("chatlog")
+    saved = [(h, h.stream) for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    level = logger.level
+    for handler, _ in saved:
+        handler.setStream(sys.stderr)
+    if logger.getEffectiveLevel() >= logging.WARNING:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for handler, stream in saved:
+            handler.setStream(stream)
+
+
+async def _confirm(question: str) -> bool:
+    session = create_confirm_session(question)
+    try:
+        return await session.prompt_async(handle_sigint=False)
+    except (EOFError, KeyboardInterrupt):
+        return False
+
+
+def _prompt_session(repl: ChatRepl, history: History) -> PromptSession[str]:
+    completer = ReplCompleter(
+        [(c.name, c.summary, c.takes_session_id) for c in COMMANDS], repl.session_choices
+    )
+
+    @Condition
+    def typing_a_command() -> bool:
+        return get_app().current_buffer.text.startswith("/")
+
+    return PromptSession(
+        history=history,
+        multiline=True,
+        key_bindings=build_key_bindings(repl),
+        completer=completer,
+        complete_while_typing=typing_a_command,
+        prompt_continuation=lambda width, _line, _wrap: "." * (width - 1) + " ",
+        enable_open_in_editor=True,
+    )
+
+
+async def _main(
+    ctx: Context, options: ChatOptions, config: BackendConfig, history: History, screen: Screen
+) -> int:
+    repl = ChatRepl(
+        ctx.log,
+        create_backend(config),
+        screen,
+        verbose=options.verbose,
+        run_command=run_command,
+        confirm=_confirm,
+    )
+    loop = asyncio.get_running_loop()
+    background: list[asyncio.Task[None]] = []
+    foreground: asyncio.Task[None] | None = None
+
+    def interrupt() -> None:
+        if foreground is not None and not foreground.done():
+            foreground.cancel()
+
+    try:
+        repl.start(session=options.session, continue_last=options.continue_last)
+        repl.banner(config.reason)
+        session = _prompt_session(repl, history)
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        background.append(asyncio.create_task(watch_other_writers(repl)))
+        while not repl.exit_requested:
+            try:
+                text = await session.prompt_async(repl.prompt_message, handle_sigint=False)
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not text.strip():
+                continue
+            foreground = asyncio.create_task(repl.handle_input(text))
+            try:
+                await foreground
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we are being cancelled ourselves, not just the input
+            finally:
+                foreground = None
+        repl.farewell()
+        return 0
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await repl.aclose()

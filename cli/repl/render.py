@@ -1,0 +1,214 @@
+"""Everything the REPL shows: lines, notices, errors, markdown, and replies as they stream.
+
+Two screens with one interface: :class:`RichScreen` (a capable terminal: markdown rendered
+by rich, the reply's tail re-rendered live as tokens arrive, then the whole reply printed
+once it is complete) and :class:`PlainScreen` (output is not a terminal, ``NO_COLOR`` is
+set, or ``TERM=dumb``: text exactly as it arrives, no escape sequences of ours).
+
+Both write straight to the terminal's stdout, captured before prompt_toolkit patches
+``sys.stdout``: streamed text must reach the terminal exactly as sent, with nothing of the
+proxy's in between. Anything shown while the prompt is on screen (a key binding's
+output, the watcher's notices) goes through ``run_in_terminal``, which lifts the prompt,
+prints, and draws it again below.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol, TextIO
+
+from prompt_toolkit.application import get_app_or_none, run_in_terminal
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.segment import Segment
+from rich.text import Text
+
+# The live view of a streaming reply is redrawn at most this often.
+LIVE_REFRESH_SECONDS: Final = 1 / 12
+
+
+class ReplyDisplay(Protocol):
+    def add(self, text: str) -> None:
+        """Show the next piece of the reply."""
+        ...
+
+    def finish(self) -> None:
+        """The reply ended (complete, interrupted or failed): leave what was shown."""
+        ...
+
+
+class Screen(Protocol):
+    def say(self, text: str) -> None: ...
+
+    def notice(self, text: str) -> None:
+        """Secondary information (save notices, hints)."""
+        ...
+
+    def success(self, text: str) -> None: ...
+
+    def error(self, text: str) -> None:
+        """One line about something that went wrong."""
+        ...
+
+    def markdown(self, text: str) -> None: ...
+
+    def reply(self, label: str) -> ReplyDisplay:
+        """Start showing a reply under ``label``."""
+        ...
+
+
+def wants_rich(stream: object, env: Mapping[str, str] | None = None) -> bool:
+    """Rich rendering only on a terminal that has not asked for plain output."""
+    env = os.environ if env is None else env
+    isatty = getattr(stream, "isatty", None)
+    return bool(
+        callable(isatty) and isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+    )
+
+
+def make_screen(out: TextIO | None = None) -> Screen:
+    """A screen on ``out`` (default: the current ``sys.stdout``; call before patching it)."""
+    out = out or sys.stdout
+    return RichScreen(out) if wants_rich(out) else PlainScreen(out)
+
+
+def _emit(show: Callable[[], None]) -> None:
+    """Show now, or above the prompt if one is on screen."""
+    app = get_app_or_none()
+    if app is not None and app.is_running:
+        run_in_terminal(show, in_executor=False)
+    else:
+        show()
+
+
+class PlainScreen:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def _write(self, text: str) -> None:
+        _emit(lambda: self._write_now(text))
+
+    def _write_now(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+    def say(self, text: str) -> None:
+        self._write(text + "\n")
+
+    def notice(self, text: str) -> None:
+        self._write(text + "\n")
+
+    def success(self, text: str) -> None:
+        self._write(f"✓ {text}\n")
+
+    def error(self, text: str) -> None:
+        self._write(f"✗ {text}\n")
+
+    def markdown(self, text: str) -> None:
+        self._write(text.rstrip("\n") + "\n")
+
+    def reply(self, label: str) -> ReplyDisplay:
+        self._write(label + "\n")
+        return _PlainReply(self._write_now)
+
+
+class _PlainReply:
+    def __init__(self, write: _Writer) -> None:
+        self._write = write
+        self._ends_with_newline = True
+
+    def add(self, text: str) -> None:
+        if text:
+            self._write(text)
+            self._ends_with_newline = text.endswith("\n")
+
+    def finish(self) -> None:
+        if not self._ends_with_newline:
+            self._write("\n")
+            self._ends_with_newline = True
+
+
+class _Writer(Protocol):
+    def __call__(self, text: str, /) -> None: ...
+
+
+class RichScreen:
+    def __init__(self, out: TextIO) -> None:
+        self.console = Console(file=out, highlight=False)
+
+    def _print(self, renderable: Text | Markdown) -> None:
+        _emit(lambda: self.console.print(renderable))
+
+    def say(self, text: str) -> None:
+        self._print(Text(text))
+
+    def notice(self, text: str) -> None:
+        self._print(Text(text, style="dim"))
+
+    def success(self, text: str) -> None:
+        self._print(Text(f"✓ {text}", style="green"))
+
+    def error(self, text: str) -> None:
+        self._print(Text(f"✗ {text}", style="bold red"))
+
+    def markdown(self, text: str) -> None:
+        self._print(Markdown(text))
+
+    def reply(self, label: str) -> ReplyDisplay:
+        self.console.print(Text(label, style="bold cyan"))
+        return _RichReply(self.console)
+
+
+class _MarkdownTail:
+    """The last screenful of a markdown text, so a long reply streams without scrolling
+    the live region off the top of the terminal (which would leave copies behind)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = console.render_lines(Markdown(self.text), options, pad=False)
+        keep = max(1, console.height - 2)
+        for line in lines[-keep:]:
+            yield from line
+            yield Segment.line()
+
+
+class _RichReply:
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._tail = _MarkdownTail()
+        self._live = Live(
+            self._tail,
+            console=console,
+            transient=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+        self._last_refresh = 0.0
+        self._finished = False
+
+    def add(self, text: str) -> None:
+        self._tail.parts.append(text)
+        now = time.monotonic()
+        if now - self._last_refresh >= LIVE_REFRESH_SECONDS:
+            self._live.refresh()
+            self._last_refresh = now
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._live.stop()
+        if self._tail.parts:
+            self._console.print(Markdown(self._tail.text))
