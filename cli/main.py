@@ -31,6 +31,7 @@ from eventlog import (
 
 # Subcommand modules, in the order their commands appear in --help.
 COMMAND_MODULES: Final[tuple[str, ...]] = (
+    "cli.cmd_chat",
     "cli.cmd_log",
     "cli.cmd_sessions",
     "cli.cmd_maintain",
