@@ -409,7 +409,13 @@ class EventLog:
             with handle.lock:
                 if handle.fd < 0:  # evicted or dropped while we waited for its lock
                     continue
-                return self._append_locked(session_id, path, handle, build, expected_seq)
+                event = self._append_locked(session_id, path, handle, build, expected_seq)
+                if event is not None:
+                    return event
+            # The session was deleted and re-created under the same id: the stale handle
+            # was dropped; go round again so the new file's handle is taken under *its*
+            # lock (threads sharing one descriptor share its flock, so that lock is what
+            # keeps them from writing the same seq).
 
     def _append_locked(
         self,
@@ -418,38 +424,30 @@ class EventLog:
         handle: _Handle,
         build: Callable[[int, str], E],
         expected_seq: int | None,
-    ) -> E:
-        while True:
+    ) -> E | None:
+        """Append under ``handle.lock`` and the flock; None if the path names a new file."""
+        try:
+            fcntl.flock(handle.fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot lock session {session_id}") from exc
+        try:
+            if not self._verify_locked(session_id, path, handle):
+                self._drop(session_id, handle)
+                return None
+            if expected_seq is not None and expected_seq != handle.last_seq:
+                raise SeqConflictError(session_id, expected_seq, handle.last_seq)
+            event = build(handle.last_seq + 1, utc_now_iso())
             try:
-                fcntl.flock(handle.fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                raise _translate_os_error(exc, f"cannot lock session {session_id}") from exc
-            try:
-                if not self._verify_locked(session_id, path, handle):
-                    # Deleted and re-created under the same id: continue on the new file.
-                    handle = self._replace_handle(session_id, path, handle)
-                    continue
-                if expected_seq is not None and expected_seq != handle.last_seq:
-                    raise SeqConflictError(session_id, expected_seq, handle.last_seq)
-                event = build(handle.last_seq + 1, utc_now_iso())
-                try:
-                    line = encode_line(event)
-                except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
-                    raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
-                self._write_locked(session_id, handle, line)
-                handle.last_seq = event.seq
-                return event
-            finally:
-                if handle.fd >= 0:
-                    with contextlib.suppress(OSError):
-                        fcntl.flock(handle.fd, fcntl.LOCK_UN)
-
-    def _replace_handle(self, session_id: str, path: Path, stale: _Handle) -> _Handle:
-        self._drop(session_id, stale)
-        fresh = self._open_handle(session_id, path)
-        with self._handles_lock:
-            self._handles[session_id] = fresh
-        return fresh
+                line = encode_line(event)
+            except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
+                raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
+            self._write_locked(session_id, handle, line)
+            handle.last_seq = event.seq
+            return event
+        finally:
+            if handle.fd >= 0:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(handle.fd, fcntl.LOCK_UN)
 
     def _open_handle(self, session_id: str, path: Path) -> _Handle:
         try:
