@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from eventlog import EventLog, Message, SeqConflictError
+from eventlog.fileops import FileOps
 from tests.eventlog_helpers import PYTHON, WRITER_SCRIPT, assert_log_valid, log_file
 from tests.eventlog_writer import content_for
 
@@ -127,3 +129,46 @@ def test_expected_seq_guards_titles_too(home: Path) -> None:
         with pytest.raises(SeqConflictError):
             log.set_title(sid, "late", expected_seq=0)
         assert log.set_title(sid, "on time", expected_seq=1).seq == 2
+
+
+class PausingFileOps(FileOps):
+    """Holds the first write after ``armed`` until released."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, fd: int, data: bytes) -> int:
+        if self.armed:
+            self.armed = False
+            self.entered.set()
+            self.release.wait(timeout=60)
+        return super().write(fd, data)
+
+
+def test_threads_never_share_a_seq_when_the_session_was_re_created_behind_their_back(
+    home: Path,
+) -> None:
+    sid = "2025-10-04_150808"
+    ops = PausingFileOps()
+    shared = EventLog(home, fsync="never", file_ops=ops)
+    shared.create_session(session_id=sid)
+    with EventLog(home, fsync="never") as other:  # delete and re-create under the same id
+        other.delete_session(sid)
+        other.create_session(session_id=sid)
+    seqs: list[int] = []
+    ops.armed = True
+    first = threading.Thread(target=lambda: seqs.append(shared.append(sid, "user", "1").seq))
+    first.start()
+    assert ops.entered.wait(timeout=60)  # the first thread is writing to the new file...
+    second = threading.Thread(target=lambda: seqs.append(shared.append(sid, "user", "2").seq))
+    second.start()
+    time.sleep(0.2)  # ...give the second every chance to barge in (it must wait)
+    ops.release.set()
+    first.join()
+    second.join()
+    assert sorted(seqs) == [2, 3]
+    assert [e.seq for e in shared.read(sid)] == [1, 2, 3]
+    assert_log_valid(log_file(shared, sid))
+    shared.close()
