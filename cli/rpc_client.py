@@ -199,6 +199,10 @@ class RpcClient:
     def unsubscribe(self, session_id: str) -> bool:
         return bool(self.call("session.unsubscribe", {"session_id": session_id})["unsubscribed"])
 
+    def queued_notifications(self) -> list[Incoming]:
+        """Notifications already received and not yet taken (without reading more)."""
+        return list(self._notifications)
+
     def next_notification(
         self, accept: Callable[[Incoming], bool] = lambda _message: True
     ) -> Incoming:

@@ -70,11 +70,18 @@ class ServerProcess:
     def client(self, timeout: float | None = 30.0) -> RpcClient:
         return RpcClient(self.socket_path, timeout=timeout)
 
-    def signal(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Send ``signum`` and return the exit code."""
+    def send_signal(self, signum: int) -> None:
         assert self.process is not None
         self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
         return self.process.wait(timeout)
+
+    def signal(self, signum: int = signal.SIGTERM) -> int:
+        """Send ``signum`` and return the exit code."""
+        self.send_signal(signum)
+        return self.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
