@@ -13,10 +13,12 @@ import argparse
 from pathlib import Path
 
 from cli.context import Context
+from cli.importers.records import ImportFormatError
 from cli.importers.run import Import
 from cli.importers.sources import FORMATS
 from cli.importers.summary import Summary
 from cli.output import to_json
+from eventlog import ChatlogError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +43,12 @@ def run_import(args: argparse.Namespace, ctx: Context) -> int:
     job = Import(Path(args.path), ctx.home, args.source, dry_run=args.dry_run)
     try:
         job.run(progress=ctx.stderr, durable=ctx.fsync != "never")
-    finally:
-        _report(ctx, job.summary, args.json)
+    except ImportFormatError:
+        raise  # the source could not be read: nothing was imported, one error line
+    except ChatlogError:
+        _report(ctx, job.summary, args.json)  # how far it got before writing failed
+        raise
+    _report(ctx, job.summary, args.json)
     return 2 if job.summary.problems else 0
 
 

@@ -74,6 +74,8 @@ class Import:
                 for conversation in parsed.conversations:
                     self.summary.add(writer.write(conversation))
                     bar.conversation()
+        except ImportFormatError:
+            raise
         except ChatlogError as exc:
             self.summary.stopped = str(exc)
             raise

@@ -37,6 +37,7 @@ from eventlog import ROLES, is_valid_session_id
 
 SOURCE = "seed"
 INDEX_NAME = "index.json"
+MAX_TAG = 100
 SEED_ID = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{6})(?:_([0-9]{1,6}))?", re.ASCII)
 
 
@@ -135,6 +136,17 @@ def _message(
     )
 
 
+def _tags(tags: list[str], path: str, skipped: list[Skipped]) -> tuple[str, ...]:
+    """The tags chatlog can store (1-100 characters, no NUL); others are skipped."""
+    kept: list[str] = []
+    for tag in tags:
+        if tag.strip() and len(tag.strip()) <= MAX_TAG and "\x00" not in tag:
+            kept.append(tag.strip())
+        else:
+            skipped.append(Skipped(f"{path}: tag {tag[:20]!r}", "tag chatlog cannot store"))
+    return tuple(kept)
+
+
 def parse_session_file(data: bytes, path: str) -> Parsed:
     """One ``<session_id>.json``: all of it, or (damaged) a Problem and nothing."""
     try:
@@ -166,7 +178,7 @@ def parse_session_file(data: bytes, path: str) -> Parsed:
         path=path,
         title=meta.title or None,
         created_at=created or (messages[0].ts if messages and messages[0].ts else now_iso()),
-        tags=tuple(t for t in meta.tags if isinstance(t, str) and t.strip()),
+        tags=_tags(meta.tags, path, skipped),
         messages=tuple(messages),
         session_id=chatlog_id(original_id),
         origin=origin,

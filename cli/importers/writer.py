@@ -14,9 +14,11 @@ log with the source, message by message (by source id where the source has ids, 
 role and content): when the log holds a prefix of the source's messages, the missing rest
 is appended (a run interrupted mid-way, or a conversation that has grown since); when it
 holds them all, nothing is written; when they differ, the session is left alone and
-reported as a conflict. A log that exists but holds no intact event (a crash between
-claiming the file and writing its first line) is replaced. Appends use ``expected_seq``,
-so a session changed by another process meanwhile is never interleaved.
+reported as a conflict. A log that exists but holds no intact event is being created by
+another process (waited for briefly) or, once its claim is a minute old, was cut short by
+a crash between claiming the file and writing its first line: it is then replaced.
+Appends use ``expected_seq``, so a session changed by another process meanwhile is never
+interleaved.
 
 Durability. Appends are not fsynced one by one (bulk speed); :meth:`Writer.finish`
 fdatasyncs every log written and the events directory. A crash before that loses at most
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from typing import Any, Literal
 
 import msgspec
@@ -51,6 +54,10 @@ from eventlog.atomic import fsync_dir
 
 Status = Literal["imported", "completed", "present", "conflict"]
 HEADER_CHUNK = 64 * 1024
+# A log claimed (created) but still empty is being written by another process, unless
+# its claim is this old: then a crash cut the creation short and the file is replaced.
+STALE_CLAIM_SECONDS = 60.0
+CLAIM_WAIT_SECONDS = 2.0
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -182,19 +189,32 @@ class Writer:
         )
 
     def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
-        for _attempt in range(3):
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while True:
             if self._exists(target):
-                header = read_header(self.layout, target)
-                if import_key(header) == conversation.key:
+                entries = read_log(self.layout, target).entries  # one read decides
+                first = entries[0].event if entries else None
+                if isinstance(first, SessionCreated) and import_key(first) == conversation.key:
                     return self._complete(conversation, target)  # created meanwhile
-                if header is not None or self._has_events(target):
+                if entries:
                     if explicit:
                         return self._outcome(
                             conversation, "present", target, note="session id already in use"
                         )
                     target = new_session_id(to_datetime(conversation.created_at))
                     continue
-                # A claimed file without an intact first line: a creation cut short.
+                # Claimed but holding no event: another process is creating it right now,
+                # or a creation was cut short by a crash (then the claim is old).
+                if self._claim_age(target) < STALE_CLAIM_SECONDS:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    return self._outcome(
+                        conversation,
+                        "conflict",
+                        target,
+                        note="being created by another process; run the import again",
+                    )
                 if self.log is not None:
                     self.log.delete_session(target)
             if self.log is None:
@@ -212,10 +232,12 @@ class Writer:
             self.written.add(target)
             self.keys()[conversation.key] = target
             return self._append(conversation, target, 0, 1, "imported")
-        return self._outcome(conversation, "conflict", target, note="could not claim a session id")
 
-    def _has_events(self, session_id: str) -> bool:
-        return bool(read_log(self.layout, session_id).entries)
+    def _claim_age(self, session_id: str) -> float:
+        try:
+            return time.time() - self.layout.log_path(session_id).stat().st_mtime
+        except FileNotFoundError:
+            return STALE_CLAIM_SECONDS
 
     def _provenance(self, conversation: ImportedConversation) -> dict[str, Any]:
         info: dict[str, Any] = {
