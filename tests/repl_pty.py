@@ -51,6 +51,7 @@ class Repl:
             cwd=str(cwd) if cwd else None,
         )
         self.session_short = self.prompt()
+        self.startup = str(self.child.before)  # what was shown before the first prompt
 
     def prompt(self) -> str:
         """Wait for a prompt; return the short session id it shows."""

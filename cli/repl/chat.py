@@ -157,7 +157,17 @@ class ChatRepl:
             self.busy = False
 
     async def send(self, text: str) -> None:
-        save_user_message(self.view, text, self.screen, self.verbose)
+        try:
+            save_user_message(self.view, text, self.screen, self.verbose)
+        except SessionNotFoundError:
+            # Deleted by another process: the message still deserves a home.
+            gone = self.view.session_id
+            self.begin_new_session()
+            self.screen.error(
+                f"session {gone} was deleted elsewhere; continuing in a new session "
+                f"{self.view.session_id}"
+            )
+            save_user_message(self.view, text, self.screen, self.verbose)
         await self.retry()
 
     async def retry(self) -> None:
