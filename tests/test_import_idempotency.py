@@ -313,9 +313,9 @@ def test_a_session_that_differs_from_the_source_is_left_alone_as_a_conflict(
     path = write_json(tmp_path / "conversations.json", [simple_gpt_conversation("c", "q", "a", T0)])
     Import(path, home).run()
     before = tree_snapshot(home / "events")
-    edited = simple_gpt_conversation("c", "q", "a", T0)
-    node = edited["mapping"]["c-u"]["message"]
-    node["id"] = "edited-prompt"
+    edited = simple_gpt_conversation("c", "q (edited)", "another answer", T0)
+    edited["mapping"]["c-u"]["message"]["id"] = "edited-prompt"
+    edited["mapping"]["c-a"]["message"]["id"] = "edited-answer"
     write_json(path, [edited])
     result = run_chatlog("import", str(path))
     assert result.returncode == 0, result.stderr
@@ -349,3 +349,18 @@ def test_two_imports_running_at_once_write_each_conversation_once(
         _header, messages = sessions[f"chatgpt:c{n}"]
         assert [m.content for m in messages] == [f"q{n}", f"a{n}"]
     assert all(isinstance(m, Message) for _h, ms in sessions.values() for m in ms)
+
+
+def test_a_re_run_decides_from_the_log_tail_and_leaves_a_damaged_middle_to_fsck(
+    tmp_path: Path, home: Path
+) -> None:
+    source = make_source("llm", tmp_path / "src", conversations=1)
+    Import(source, home).run()
+    (log_file,) = (home / "events").iterdir()
+    lines = log_file.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"q0"', b'"Q0"')  # bit rot in the first message's line
+    log_file.write_bytes(b"".join(lines))
+    damaged = tree_snapshot(home / "events")
+    summary = Import(source, home).run()
+    assert [(o.status, o.messages) for o in summary.outcomes] == [("present", 0)]
+    assert tree_snapshot(home / "events") == damaged

@@ -14,9 +14,12 @@ log with the source, message by message (by source id where the source has ids, 
 role and content): when the log holds a prefix of the source's messages, the missing rest
 is appended (a run interrupted mid-way, or a conversation that has grown since); when it
 holds them all, nothing is written; when they differ, the session is left alone and
-reported as a conflict. A log that exists but holds no intact event is being created by
-another process (waited for briefly) or, once its claim is a minute old, was cut short by
-a crash between claiming the file and writing its first line: it is then replaced.
+reported as a conflict. The usual re-run is decided from the log's tail alone: when its
+last seq is the source's message count plus one and its last message matches the source's
+last, the session is complete. A log that exists but holds no intact event is being
+created by another process (waited for briefly) or, once its claim is a minute old, was
+cut short by a crash between claiming the file and writing its first line: it is then
+replaced.
 Appends use ``expected_seq``, so a session changed by another process meanwhile is never
 interleaved.
 
@@ -39,6 +42,7 @@ import msgspec
 from cli.importers.records import ImportedConversation, ImportedMessage
 from cli.importers.timestamps import now_iso, to_datetime
 from eventlog import (
+    AnyEvent,
     EventLog,
     HomeLayout,
     Message,
@@ -98,6 +102,27 @@ def import_key(header: SessionCreated | None) -> str | None:
     info = header.metadata.get("import") if header is not None else None
     key = info.get("key") if isinstance(info, dict) else None
     return key if isinstance(key, str) else None
+
+
+def read_last_event(layout: HomeLayout, session_id: str) -> AnyEvent | None:
+    """The log's last intact event, reading only its tail (widening until a line is found)."""
+    path = layout.log_path(session_id)
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            chunk = HEADER_CHUNK
+            while True:
+                start = max(0, size - chunk)
+                file.seek(start)
+                data = file.read(size - start)
+                if start:
+                    data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+                entries = scan_bytes(data, path=str(path)).entries
+                if entries or start == 0:
+                    return entries[-1].event if entries else None
+                chunk *= 2
+    except OSError:
+        return None
 
 
 def read_log(layout: HomeLayout, session_id: str) -> Scan:
@@ -250,9 +275,25 @@ class Writer:
         return info
 
     def _complete(self, conversation: ImportedConversation, session_id: str) -> Outcome:
+        source = conversation.messages
+        last = read_last_event(self.layout, session_id)
+        # The usual re-run: one event per source message after the header, the last one
+        # matching: complete, without reading the whole log.
+        if (
+            last is not None
+            and last.seq == len(source) + 1
+            and (
+                not source
+                or (
+                    isinstance(last, Message)
+                    and _fingerprint(last.role, last.content, last.metadata)
+                    == _fingerprint(source[-1].role, source[-1].content, source[-1].metadata)
+                )
+            )
+        ):
+            return self._outcome(conversation, "present", session_id)
         scan = read_log(self.layout, session_id)
         stored = [e.event for e in scan.entries if isinstance(e.event, Message)]
-        source = conversation.messages
         for index, (have, want) in enumerate(zip(stored, source, strict=False)):
             if _fingerprint(have.role, have.content, have.metadata) != _fingerprint(
                 want.role, want.content, want.metadata
