@@ -16,9 +16,6 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Final, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from cli.cmd_sessions import is_terminal, open_projections
 from cli.context import Context
 from cli.output import to_json
@@ -39,6 +36,15 @@ def progress_bar(stream: TextIO, label: str) -> Iterator[ProgressCallback | None
     if not is_terminal(stream):
         yield None
         return
+    from rich.console import Console  # imported only when a bar can be shown
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn(label),
         BarColumn(),

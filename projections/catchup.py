@@ -3,7 +3,7 @@ projection (snapshots, index, search), or replay everything from the start.
 
 One catch-up, under the projection lock:
 
-1. list the logs (size and inode of each) and compare them with the checkpoints; stop if
+1. list the logs (size, inode and mtime of each) and compare them with the checkpoints; stop if
    nothing changed (this check is also run lock-free by readers, see :meth:`is_stale`);
 2. write the *pending* file naming the sessions about to change;
 3. per changed session, read the log from its checkpoint cursor, fold the new events into
@@ -34,7 +34,7 @@ from eventlog.home import LOG_SUFFIX, ensure_private_dir
 from eventlog.scan import START
 from projections import checkpoints, snapshot
 from projections import index as index_projection
-from projections.checkpoints import Checkpoint
+from projections.checkpoints import Checkpoint, LogStamp, stamp_of
 from projections.files import LogRead, ProjectionLock, lock_path, pending_path, read_log
 from projections.records import CatchUpReport, RebuildReport, SessionMeta, SessionSnapshot
 from projections.search import SearchIndex
@@ -100,7 +100,7 @@ class Engine:
                 st = os.stat(self.source.log_path(only))
             except FileNotFoundError:
                 return cp is not None
-            return cp is None or cp.size != st.st_size or cp.ino != st.st_ino
+            return cp is None or cp.stamp != stamp_of(st)
         seen = 0
         try:
             entries = os.scandir(self.source.events_dir)
@@ -116,8 +116,7 @@ class Engine:
                     if is_valid_session_id(name[: -len(LOG_SUFFIX)]):
                         return True
                     continue
-                st = entry.stat()
-                if st.st_size != cp.size or st.st_ino != cp.ino:
+                if stamp_of(entry.stat()) != cp.stamp:
                     return True
                 seen += 1
         return seen != len(saved)
@@ -189,6 +188,7 @@ class Engine:
         saved = checkpoints.load(self.target.checkpoints_file)
         pending = checkpoints.load_pending(pending_path(self.target))
         state = self._load_index_state() if saved is not None else None
+        reset = saved is None or pending is None or state is None
         if saved is None or pending is None or state is None:
             self._reset_locked()
             saved, pending, state, only = {}, set(), {}, None
@@ -198,10 +198,10 @@ class Engine:
         removed = sorted(sid for sid in in_scope if sid not in logs)
         changed = sorted(
             sid
-            for sid, (size, ino) in logs.items()
-            if sid in redo or (cp := saved.get(sid)) is None or (cp.size, cp.ino) != (size, ino)
+            for sid, stamp in logs.items()
+            if sid in redo or (cp := saved.get(sid)) is None or cp.stamp != stamp
         )
-        if not changed and not removed:
+        if not changed and not removed and not reset:
             return CatchUpReport()
         touched = set(changed) | set(removed)
         checkpoints.save_pending(pending_path(self.target), pending | touched, durable=self.durable)
@@ -240,15 +240,15 @@ class Engine:
         checkpoints.save_pending(pending_path(self.target), pending - touched, durable=False)
         return CatchUpReport(updated, sorted(removed), events, issues)
 
-    def _list_logs(self, only: str | None) -> dict[str, tuple[int, int]]:
-        """Size and inode of every log (or only one), as bounded by ``bounds``."""
-        logs: dict[str, tuple[int, int]] = {}
+    def _list_logs(self, only: str | None) -> dict[str, LogStamp]:
+        """The stamp of every log (or only one), as bounded by ``bounds``."""
+        logs: dict[str, LogStamp] = {}
         if only is not None:
             try:
                 st = os.stat(self.source.log_path(only))
             except FileNotFoundError:
                 return logs
-            logs[only] = (st.st_size, st.st_ino)
+            logs[only] = stamp_of(st)
         else:
             try:
                 entries = os.scandir(self.source.events_dir)
@@ -258,12 +258,11 @@ class Engine:
                 for entry in entries:
                     sid = entry.name[: -len(LOG_SUFFIX)]
                     if entry.name.endswith(LOG_SUFFIX) and is_valid_session_id(sid):
-                        st = entry.stat()
-                        logs[sid] = (st.st_size, st.st_ino)
+                        logs[sid] = stamp_of(entry.stat())
         if self.bounds is not None:
             logs = {
-                sid: (min(self.bounds[sid], size), ino)
-                for sid, (size, ino) in logs.items()
+                sid: stamp._replace(size=min(self.bounds[sid], stamp.size))
+                for sid, stamp in logs.items()
                 if sid in self.bounds
             }
         return logs
@@ -280,8 +279,8 @@ class Engine:
             if state is None and cp.offset > 0:
                 cp = None  # its snapshot is missing: fold it again
         read = self._read(sid, cp)
-        if read is not None and cp is not None and (read.ino != cp.ino or read.size < cp.offset):
-            cp = None  # replaced or rewritten since: fold it again from the start
+        if read is not None and cp is not None and not _continues(read, cp):
+            cp = None  # another file than the one folded: fold it again from the start
             read = self._read(sid, None)
         if read is None:
             return None
@@ -292,7 +291,9 @@ class Engine:
         for issue in scan.issues:
             logger.warning("skipped damaged line %s", issue.describe())
         new = snapshot.fold(state, (entry.event for entry in scan.entries), sid)
-        checkpoint = Checkpoint(read.size, read.ino, scan.good_end, scan.lines, scan.last_seq)
+        checkpoint = Checkpoint(
+            *read.stamp, scan.good_end, scan.lines, scan.last_seq, read.head if scan.lines else 0
+        )
         fresh = cp is None
         if new is None:
             if fresh:
@@ -329,6 +330,15 @@ class Engine:
             self.search.clear()
         _remove_files(self.target.sessions_dir, ".json")
         pending_path(self.target).unlink(missing_ok=True)
+
+
+def _continues(read: LogRead, cp: Checkpoint) -> bool:
+    """Whether ``read`` is the file ``cp`` was taken from, grown or not."""
+    return (
+        read.stamp.ino == cp.ino
+        and read.stamp.size >= cp.offset
+        and (cp.offset == 0 or read.head == cp.head)
+    )
 
 
 def _remove_files(directory: Path, suffix: str) -> None:

@@ -1,10 +1,13 @@
 """Checkpoints: how far each session's log has been folded into the projections.
 
-Per session: the resumable scan cursor (byte offset, line count, last seq) and the log's
-size and inode when it was read. A reader that finds every log's size and inode equal to
-its checkpoint knows the projections are current without reading any log; a different
-inode means the log was deleted and re-created (or rewritten by ``fsck --repair``), and
-the session is folded again from the start.
+Per session: the resumable scan cursor (byte offset, line count, last seq), the log's
+*stamp* when it was read (size, inode, mtime in ns) and a fingerprint of its first line. A
+reader that finds every log's stamp equal to its checkpoint knows the projections are
+current without reading any log. When a stamp differs, the catch-up reads on from the
+cursor, unless the log is another file than the one folded: a different inode (rewritten
+by ``fsck --repair``), a size below the cursor, or a different first line (deleted and
+re-created under the same id: filesystems reuse inode numbers at once). Then the session
+is folded again from the start.
 
 ``checkpoints.json`` is written after every projection file it describes. A catch-up that
 crashes midway leaves the checkpoint behind the files; the *pending* file, written before
@@ -14,23 +17,42 @@ folds those from the start again, so the result always equals a full rebuild.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
 from eventlog import Cursor
 from eventlog.atomic import write_atomic
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+
+
+class LogStamp(NamedTuple):
+    """What a stat tells about a log: any append, truncation or replacement changes it."""
+
+    size: int
+    ino: int
+    mtime_ns: int
+
+
+def stamp_of(st: os.stat_result) -> LogStamp:
+    return LogStamp(st.st_size, st.st_ino, st.st_mtime_ns)
 
 
 class Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     size: int
     ino: int
+    mtime_ns: int
     offset: int
     line: int
     seq: int
+    head: int  # CRC32 of the log's first line (0 while it has none)
+
+    @property
+    def stamp(self) -> LogStamp:
+        return LogStamp(self.size, self.ino, self.mtime_ns)
 
     @property
     def cursor(self) -> Cursor:

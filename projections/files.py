@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -20,6 +21,7 @@ from typing import Final, NamedTuple
 from eventlog import Cursor, HomeLayout, Scan, scan_bytes
 from eventlog.atomic import fsync_dir
 from eventlog.home import FILE_MODE
+from projections.checkpoints import LogStamp, stamp_of
 
 LOCK_NAME: Final = ".projections.lock"
 PENDING_NAME: Final = ".projections.pending"
@@ -90,8 +92,8 @@ def write_exclusive(path: Path, data: bytes) -> None:
 
 class LogRead(NamedTuple):
     scan: Scan
-    size: int  # the log's size when read (bytes past it were not looked at)
-    ino: int
+    stamp: LogStamp  # the log when read (size capped by ``end``); bytes past it unread
+    head: int  # CRC32 of the first line (0 when there is no complete one)
 
 
 def read_log(
@@ -99,30 +101,51 @@ def read_log(
 ) -> LogRead | None:
     """Scan a log from ``cursor`` up to its current size (or ``end``); None if it is gone.
 
-    The size and inode come from the descriptor that was read, so they describe exactly
-    the bytes scanned even while other processes append, delete or replace the log."""
+    The stamp comes from the descriptor that was read, so it describes exactly the bytes
+    scanned even while other processes append, delete or replace the log."""
     try:
         fd = os.open(layout.log_path(session_id), os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
-        st = os.fstat(fd)
-        size = st.st_size if end is None else min(end, st.st_size)
-        chunks = []
-        pos = cursor.offset
-        while pos < size:
-            chunk = os.pread(fd, size - pos, pos)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            pos += len(chunk)
+        stamp = stamp_of(os.fstat(fd))
+        if end is not None and end < stamp.size:
+            stamp = stamp._replace(size=end)
+        data = _pread_range(fd, cursor.offset, stamp.size)
+        head = _first_line_crc(data if cursor.offset == 0 else _pread_first_line(fd, stamp.size))
     finally:
         os.close(fd)
     scan = scan_bytes(
-        b"".join(chunks),
+        data,
         base_offset=cursor.offset,
         base_line=cursor.line,
         base_seq=cursor.seq,
         path=str(layout.log_path(session_id)),
     )
-    return LogRead(scan, size, st.st_ino)
+    return LogRead(scan, stamp, head)
+
+
+def _pread_range(fd: int, start: int, stop: int) -> bytes:
+    chunks = []
+    pos = start
+    while pos < stop:
+        chunk = os.pread(fd, stop - pos, pos)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        pos += len(chunk)
+    return b"".join(chunks)
+
+
+def _pread_first_line(fd: int, size: int) -> bytes:
+    chunk = 4096
+    while True:
+        data = os.pread(fd, min(chunk, size), 0)
+        if b"\n" in data or len(data) >= size:
+            return data
+        chunk *= 4
+
+
+def _first_line_crc(data: bytes) -> int:
+    newline = data.find(b"\n")
+    return zlib.crc32(data[: newline + 1]) if newline >= 0 else 0

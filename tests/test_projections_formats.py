@@ -1,0 +1,301 @@
+"""The projections reproduce the seed's formats: session file, index metadata, markdown,
+and titles taken from the first user message when none is set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eventlog import EventLog, Message, SessionCreated, SessionTitled
+from projections import Projections, SessionMeta
+from projections import index as index_projection
+from projections import snapshot as snapshot_projection
+from projections import title as title_projection
+from projections.markdown import render
+
+SID = "2025-10-04_152345"
+
+
+@pytest.fixture
+def projections(log: EventLog) -> Projections:
+    with Projections(log, durable=False) as proj:
+        yield proj
+
+
+def make_golden_session(log: EventLog) -> str:
+    sid = log.create_session(
+        tags=["debugging"], session_id=SID, ts="2025-10-04T15:23:45.107338+00:00"
+    )
+    log.append(
+        sid,
+        "user",
+        "Help me debug this authentication error in my Python code",
+        token_count=5,
+        metadata={"query_id": "abc123"},
+        ts="2025-10-04T15:23:45.123456+00:00",
+    )
+    log.append(
+        sid,
+        "assistant",
+        "I'll help you debug the authentication error.\n\nLet me analyze the code...",
+        token_count=50,
+        metadata={"query_id": "abc123"},
+        ts="2025-10-04T15:23:48.234567+00:00",
+    )
+    log.append(sid, "system", "Context trimmed.", ts="2025-10-04T15:30:00+00:00")
+    log.append(sid, "tool", '{"ok": true}', token_count=101, ts="2025-10-04T15:35:20.5+00:00")
+    return sid
+
+
+GOLDEN_SNAPSHOT = """\
+{
+  "metadata": {
+    "session_id": "2025-10-04_152345",
+    "created_at": "2025-10-04T15:23:45.107338+00:00",
+    "updated_at": "2025-10-04T15:35:20.5+00:00",
+    "message_count": 4,
+    "total_tokens": 156,
+    "title": "Help me debug this authentication error in my Python code",
+    "tags": [
+      "debugging"
+    ]
+  },
+  "messages": [
+    {
+      "role": "user",
+      "content": "Help me debug this authentication error in my Python code",
+      "timestamp": "2025-10-04T15:23:45.123456+00:00",
+      "token_count": 5,
+      "metadata": {
+        "query_id": "abc123"
+      }
+    },
+    {
+      "role": "assistant",
+      "content": "I'll help you debug the authentication error.\\n\\nLet me analyze the code...",
+      "timestamp": "2025-10-04T15:23:48.234567+00:00",
+      "token_count": 50,
+      "metadata": {
+        "query_id": "abc123"
+      }
+    },
+    {
+      "role": "system",
+      "content": "Context trimmed.",
+      "timestamp": "2025-10-04T15:30:00+00:00",
+      "token_count": 0,
+      "metadata": {}
+    },
+    {
+      "role": "tool",
+      "content": "{\\"ok\\": true}",
+      "timestamp": "2025-10-04T15:35:20.5+00:00",
+      "token_count": 101,
+      "metadata": {}
+    }
+  ]
+}
+"""
+
+GOLDEN_MARKDOWN = """\
+# Help me debug this authentication error in my Python code
+
+**Session ID:** 2025-10-04_152345
+**Created:** 2025-10-04 15:23:45
+**Updated:** 2025-10-04 15:35:20
+**Messages:** 4
+**Total Tokens:** 156
+
+---
+
+## 👤 User [15:23:45]
+
+Help me debug this authentication error in my Python code
+
+## 🤖 Assistant [15:23:48]
+
+I'll help you debug the authentication error.
+
+Let me analyze the code...
+
+## 🧭 System [15:30:00]
+
+Context trimmed.
+
+## 🔧 Tool [15:35:20]
+
+{"ok": true}
+"""
+
+
+class TestSeedSessionFile:
+    def test_the_snapshot_file_is_the_seed_format_byte_for_byte(
+        self, log: EventLog, projections: Projections, home: Path
+    ) -> None:
+        sid = make_golden_session(log)
+        assert projections.snapshot_json(sid).decode() == GOLDEN_SNAPSHOT
+        assert (home / "sessions" / f"{sid}.json").read_text() == GOLDEN_SNAPSHOT
+
+    def test_the_snapshot_has_exactly_the_seed_fields_with_the_seed_types(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        data = json.loads(projections.snapshot_json(make_golden_session(log)))
+        assert list(data) == ["metadata", "messages"]
+        assert list(data["metadata"]) == [
+            "session_id",
+            "created_at",
+            "updated_at",
+            "message_count",
+            "total_tokens",
+            "title",
+            "tags",
+        ]
+        for message in data["messages"]:
+            assert list(message) == ["role", "content", "timestamp", "token_count", "metadata"]
+            assert isinstance(message["token_count"], int)
+            assert isinstance(message["metadata"], dict)
+
+    def test_the_snapshot_struct_matches_the_file(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        sid = make_golden_session(log)
+        snap = projections.snapshot(sid)
+        assert snapshot_projection.encode(snap) == projections.snapshot_json(sid)
+        assert projections.session_meta(sid) == snap.metadata
+
+    def test_the_index_holds_the_seed_metadata_of_every_session(
+        self, log: EventLog, projections: Projections, home: Path
+    ) -> None:
+        sid = make_golden_session(log)
+        listed = projections.list_sessions()
+        on_disk = json.loads((home / "index.json").read_text())
+        assert on_disk == [json.loads(GOLDEN_SNAPSHOT)["metadata"]]
+        assert listed == [projections.session_meta(sid)]
+
+
+class TestSeedMarkdown:
+    def test_the_markdown_export_is_the_seed_format(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        assert projections.markdown(make_golden_session(log)) == GOLDEN_MARKDOWN
+
+    def test_markdown_times_are_utc_whatever_the_machines_timezone(
+        self, log: EventLog, projections: Projections, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import time
+
+        sid = make_golden_session(log)
+        monkeypatch.setenv("TZ", "Asia/Kolkata")
+        time.tzset()
+        try:
+            assert projections.markdown(sid) == GOLDEN_MARKDOWN
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+
+    def test_a_session_without_title_or_user_message_is_an_untitled_session(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        sid = log.create_session(ts="2025-10-04T15:08:08+00:00")
+        log.append(sid, "assistant", "Hello!", ts="2025-10-04T15:08:09+00:00")
+        text = projections.markdown(sid)
+        assert text.startswith("# Untitled Session\n\n**Session ID:** ")
+        assert projections.session_meta(sid).title is None
+
+
+class TestTitles:
+    def test_the_first_user_message_becomes_the_title_as_one_line_of_at_most_60_chars(
+        self,
+    ) -> None:
+        long = "  Explain   the difference between\tprocesses and threads in Python, " * 2
+        title = title_projection.derive_title("\n\n" + long + "\nsecond line")
+        assert title is not None
+        assert len(title) <= 60
+        assert "\n" not in title and "\t" not in title and "  " not in title
+        assert title.startswith("Explain the difference between processes")
+        assert title.endswith("…")
+
+    def test_a_short_first_line_is_kept_whole(self) -> None:
+        assert title_projection.derive_title("Fix my regex\nit fails on tabs") == "Fix my regex"
+
+    def test_blank_messages_give_no_title(self) -> None:
+        assert title_projection.derive_title(" \n\t\n") is None
+
+    def test_a_set_title_wins_and_clearing_it_shows_the_first_message_again(self) -> None:
+        ts = "2025-01-01T00:00:00+00:00"
+        events = [
+            SessionCreated(seq=1, ts=ts, session_id=SID),
+            Message(seq=2, ts=ts, role="assistant", content="Hi, how can I help?"),
+            Message(seq=3, ts=ts, role="user", content="   "),
+            Message(seq=4, ts=ts, role="user", content="Why is my build slow?"),
+            SessionTitled(seq=5, ts=ts, title="Build times"),
+            Message(seq=6, ts=ts, role="user", content="Another question"),
+        ]
+        state = snapshot_projection.fold(None, events[:4], SID)
+        assert state is not None and state.metadata.title == "Why is my build slow?"
+        state = snapshot_projection.fold(state, events[4:], SID)
+        assert state is not None and state.metadata.title == "Build times"
+        cleared = snapshot_projection.apply(state, SessionTitled(seq=7, ts=ts, title=""), SID)
+        assert cleared.metadata.title == "Why is my build slow?"
+
+    def test_titles_and_tags_set_through_the_log_show_in_the_index(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        sid = log.create_session(title="First", tags=["a"])
+        log.set_title(sid, "Second")
+        log.add_tag(sid, "b")
+        log.add_tag(sid, "c")
+        log.remove_tag(sid, "a")
+        meta = projections.session_meta(sid)
+        assert meta.title == "Second"
+        assert meta.tags == ["b", "c"]
+
+
+class TestFoldsArePure:
+    def test_folding_never_changes_the_previous_state(self) -> None:
+        ts = "2025-01-01T00:00:00+00:00"
+        first = snapshot_projection.apply(None, SessionCreated(seq=1, ts=ts, session_id=SID), SID)
+        before = snapshot_projection.encode(first)
+        second = snapshot_projection.apply(
+            first, Message(seq=2, ts=ts, role="user", content="hi", token_count=3), SID
+        )
+        assert snapshot_projection.encode(first) == before
+        assert first.messages == [] and len(second.messages) == 1
+        assert second.metadata.total_tokens == 3
+
+    def test_the_index_orders_by_update_instant_not_by_string(self) -> None:
+        def meta(sid: str, updated: str) -> SessionMeta:
+            return SessionMeta(sid, updated, updated, 0, 0, None, [])
+
+        metas = [
+            meta("2025-01-01_000001", "2025-01-01T10:00:00+00:00"),
+            meta("2025-01-01_000002", "2025-01-01T11:30:00+02:00"),  # 09:30 UTC: oldest
+            meta("2025-01-01_000003", "2025-01-01T10:00:01"),  # naive counts as UTC
+        ]
+        ordered = [m.session_id for m in index_projection.ordered(metas)]
+        assert ordered == ["2025-01-01_000003", "2025-01-01_000001", "2025-01-01_000002"]
+
+    def test_the_first_entries_of_an_index_decode_without_the_rest(self) -> None:
+        state = {
+            f"2025-01-01_00000{i}": SessionMeta(
+                f"2025-01-01_00000{i}", "x", f"2025-01-0{i}T00:00:00+00:00", i, 0, None, []
+            )
+            for i in range(1, 6)
+        }
+        data = index_projection.encode(state)
+        assert index_projection.decode(data) == index_projection.ordered(state.values())
+        assert index_projection.read_top(data, 2) == index_projection.decode(data)[:2]
+        assert index_projection.read_top(data, 99) == index_projection.decode(data)
+        assert index_projection.read_top(index_projection.encode({}), 3) == []
+
+
+def test_an_empty_home_lists_no_sessions(projections: Projections, home: Path) -> None:
+    assert projections.list_sessions() == []
+    assert json.loads((home / "index.json").read_text()) == []
+
+
+def test_markdown_renders_from_a_snapshot_alone(log: EventLog, projections: Projections) -> None:
+    sid = make_golden_session(log)
+    assert render(projections.snapshot(sid)) == projections.markdown(sid)

@@ -1,0 +1,266 @@
+"""Incremental projections equal a full rebuild, byte for byte, whatever happened between
+catch-ups: appends, titles, tags, deletions, re-creations, torn tails, garbage lines, and
+catch-ups that crashed midway."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from eventlog import EventLog
+from projections import Projections
+from projections import catchup as catchup_module
+from tests.conftest import chatlog_executable, run_chatlog
+
+SESSION_IDS = ["2025-01-01_000001", "2025-01-01_000002", "2025-01-01_000003"]
+
+
+def projection_files(home: Path, projections: Projections) -> dict[str, Any]:
+    """Everything a rebuild must reproduce: index.json, every snapshot, the search rows."""
+    files: dict[str, Any] = {"index.json": (home / "index.json").read_bytes()}
+    for path in sorted((home / "sessions").glob("*.json")):
+        files[f"sessions/{path.name}"] = path.read_bytes()
+    files["search"] = projections.engine.search.contents()
+    return files
+
+
+class CrashAfter:
+    """Make the n-th atomic projection write of a catch-up fail, as a crash would."""
+
+    def __init__(self, writes: int) -> None:
+        self.remaining = writes
+        self.real = catchup_module.write_atomic
+
+    def __call__(self, path: Path, data: bytes, *, durable: bool = True) -> None:
+        if self.remaining == 0:
+            raise OSError(5, "simulated crash")
+        self.remaining -= 1
+        self.real(path, data, durable=durable)
+
+
+@contextmanager
+def crashing_writes(writes: int) -> Iterator[None]:
+    crash = CrashAfter(writes)
+    catchup_module.write_atomic = crash  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        catchup_module.write_atomic = crash.real  # type: ignore[assignment]
+
+
+session = st.sampled_from(SESSION_IDS)
+text = st.text(max_size=40)
+titles = st.text(max_size=40).filter(lambda t: "\x00" not in t)
+tag = st.sampled_from(["work", "home", "ünï"])
+json_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+
+
+class IncrementalEqualsRebuild(RuleBasedStateMachine):
+    """Random histories over three sessions with catch-ups (some crashing midway) at
+    random points; the live projections must always equal a rebuild from the logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.home = Path(self.tmp.name) / "home"
+        self.log = EventLog(self.home, fsync="never")
+        self.projections = Projections(self.log, durable=False)
+
+    def teardown(self) -> None:
+        try:
+            self.projections.catch_up()
+            incremental = projection_files(self.home, self.projections)
+            self.projections.rebuild()
+            assert projection_files(self.home, self.projections) == incremental
+        finally:
+            self.projections.close()
+            self.log.close()
+            self.tmp.cleanup()
+
+    def _existing(self, sid: str) -> str:
+        if not self.log.exists(sid):
+            self.log.create_session(session_id=sid)
+        return sid
+
+    @rule(sid=session, title=st.none() | titles, tags=st.lists(tag, max_size=2))
+    def create(self, sid: str, title: str | None, tags: list[str]) -> None:
+        if not self.log.exists(sid):
+            self.log.create_session(title=title, tags=tags, session_id=sid)
+
+    @rule(
+        sid=session,
+        role=st.sampled_from(["user", "assistant", "system", "tool"]),
+        content=text,
+        tokens=st.none() | st.integers(0, 5000),
+        metadata=st.dictionaries(st.text(max_size=6), json_value, max_size=3),
+    )
+    def append(
+        self, sid: str, role: str, content: str, tokens: int | None, metadata: dict[str, Any]
+    ) -> None:
+        self.log.append(self._existing(sid), role, content, token_count=tokens, metadata=metadata)
+
+    @rule(sid=session, title=titles)
+    def retitle(self, sid: str, title: str) -> None:
+        self.log.set_title(self._existing(sid), title)
+
+    @rule(sid=session, tag=tag, add=st.booleans())
+    def retag(self, sid: str, tag: str, add: bool) -> None:
+        if add:
+            self.log.add_tag(self._existing(sid), tag)
+        else:
+            self.log.remove_tag(self._existing(sid), tag)
+
+    @rule(sid=session)
+    def delete(self, sid: str) -> None:
+        if self.log.exists(sid):
+            self.log.delete_session(sid)
+
+    @rule(sid=session, data=st.binary(min_size=1, max_size=30).filter(lambda b: b"\n" not in b))
+    def torn_tail(self, sid: str, data: bytes) -> None:
+        """A writer that crashed mid-line; the next append cuts it away."""
+        with open(self.log.layout.log_path(self._existing(sid)), "ab") as file:
+            file.write(data)
+
+    @rule(sid=session)
+    def garbage_line(self, sid: str) -> None:
+        with open(self.log.layout.log_path(self._existing(sid)), "ab") as file:
+            file.write(b'{"type":"message","seq":99,"oops\n')
+
+    @rule()
+    def catch_up_and_compare(self) -> None:
+        self.projections.catch_up()
+        assert self.projections.verify() == []
+
+    @rule(writes=st.integers(0, 4))
+    def crashing_catch_up(self, writes: int) -> None:
+        try:
+            with crashing_writes(writes):
+                self.projections.catch_up()
+        except OSError:
+            pass
+
+
+IncrementalEqualsRebuild.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_incremental_projections_equal_a_full_rebuild_byte_for_byte = IncrementalEqualsRebuild.TestCase
+
+
+def test_a_crashed_catch_up_is_completed_by_the_next_one(log: EventLog, home: Path) -> None:
+    with Projections(log) as projections:
+        first = log.create_session(title="one")
+        projections.catch_up()
+        log.append(first, "user", "hello there")
+        second = log.create_session(title="two")
+        log.append(second, "user", "general kenobi")
+        for writes in range(3):  # crash before each snapshot, then before index.json
+            try:
+                with crashing_writes(writes):
+                    projections.catch_up()
+            except OSError:
+                pass
+            assert (home / ".projections.pending").exists()
+        assert projections.list_sessions()[0].message_count == 1
+        assert not (home / ".projections.pending").exists()
+        assert projections.verify() == []
+        assert [hit.session_id for hit in projections.search("kenobi")] == [second]
+
+
+@pytest.mark.parametrize("longer", [False, True], ids=["shorter", "longer"])
+def test_a_log_deleted_and_recreated_under_the_same_id_is_folded_afresh(
+    log: EventLog, home: Path, longer: bool
+) -> None:
+    """Filesystems hand the freed inode number straight to the new file, so only the
+    size (shorter) or the first line (longer) tells the two apart."""
+    sid = "2025-02-02_020202"
+    with Projections(log) as projections:
+        log.create_session(session_id=sid, title="old")
+        log.append(sid, "user", "first life message")
+        projections.catch_up()
+        log.delete_session(sid)
+        log.create_session(session_id=sid, title="new")
+        if longer:
+            log.append(sid, "user", "second life, a much longer message " * 5)
+        meta = projections.session_meta(sid)
+        assert (meta.title, meta.message_count) == ("new", 1 if longer else 0)
+        assert projections.search("first life") == []
+        assert projections.verify() == []
+
+
+def test_projection_files_removed_by_hand_are_rebuilt_by_the_next_reader(
+    log: EventLog, home: Path
+) -> None:
+    sid = log.create_session(title="kept")
+    log.append(sid, "user", "content survives")
+    with Projections(log) as projections:
+        projections.catch_up()
+        (home / "sessions" / f"{sid}.json").unlink()
+        assert projections.snapshot(sid).messages[0].content == "content survives"
+        (home / "index.json").unlink()
+        assert [m.session_id for m in projections.list_sessions()] == [sid]
+        (home / "checkpoints.json").unlink()
+        assert projections.list_sessions()[0].title == "kept"
+        assert projections.verify() == []
+
+
+def test_rebuild_verify_reports_a_tampered_snapshot_and_rebuild_repairs_it(home: Path) -> None:
+    sid = run_chatlog("new", "--title", "original").stdout.strip()
+    run_chatlog("append", sid, "--role", "user", input="hello")
+    assert run_chatlog("list").returncode == 0
+    snapshot = home / "sessions" / f"{sid}.json"
+    snapshot.write_text(snapshot.read_text().replace("original", "tampered"))
+
+    verified = run_chatlog("rebuild", "--verify")
+    assert verified.returncode == 1
+    assert f"{snapshot}: differs from a rebuild" in verified.stdout
+
+    rebuilt = run_chatlog("rebuild")
+    assert rebuilt.returncode == 0
+    assert "rebuilt 1 sessions (2 events)" in rebuilt.stderr
+    assert "original" in snapshot.read_text()
+    assert run_chatlog("rebuild", "--verify").returncode == 0
+
+
+def test_concurrent_readers_in_several_processes_converge_on_the_rebuild(home: Path) -> None:
+    sids = [run_chatlog("new", "--title", f"s{i}").stdout.strip() for i in range(3)]
+    script = (
+        "import sys\n"
+        "from eventlog import EventLog\n"
+        "log = EventLog(sys.argv[1], fsync='never')\n"
+        "for i in range(150):\n"
+        "    log.append(sys.argv[2 + i % 3], 'user', f'message number {i}')\n"
+    )
+    python = str(Path(chatlog_executable()).with_name("python"))
+    writer = subprocess.Popen([python, "-c", script, str(home), *sids])
+    readers = [
+        subprocess.Popen(
+            [chatlog_executable(), "list", "--json"],
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "CHATLOG_HOME": str(home)},
+        )
+        for _ in range(6)
+    ]
+    assert writer.wait(timeout=60) == 0
+    assert all(reader.wait(timeout=60) == 0 for reader in readers)
+    with EventLog(home) as log, Projections(log) as projections:
+        assert sum(meta.message_count for meta in projections.list_sessions()) == 150
+        assert projections.verify() == []
