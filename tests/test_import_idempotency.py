@@ -364,3 +364,36 @@ def test_a_re_run_decides_from_the_log_tail_and_leaves_a_damaged_middle_to_fsck(
     summary = Import(source, home).run()
     assert [(o.status, o.messages) for o in summary.outcomes] == [("present", 0)]
     assert tree_snapshot(home / "events") == damaged
+
+
+def test_an_import_killed_mid_way_is_completed_by_running_it_again(
+    tmp_path: Path, home: Path
+) -> None:
+    count = 300
+    source = write_json(
+        tmp_path / "conversations.json",
+        [simple_gpt_conversation(f"c{n}", f"q{n}", f"a{n}", T0 + 60 * n) for n in range(count)],
+    )
+    clean_home = tmp_path / "clean"
+    Import(source, clean_home).run()
+    expected = contents(clean_home)
+
+    victim = subprocess.Popen(
+        [chatlog_executable(), "import", str(source)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CHATLOG_HOME": str(home)},
+    )
+    events = home / "events"
+    deadline = time.monotonic() + 60
+    while victim.poll() is None and time.monotonic() < deadline:
+        if events.is_dir() and len(os.listdir(events)) >= count // 3:
+            break
+        time.sleep(0.002)
+    victim.kill()  # SIGKILL: no cleanup, no final sync
+    victim.wait(timeout=30)
+
+    rerun = Import(source, home).run()
+    assert rerun.count("conflict") == 0
+    assert contents(home) == expected
+    assert Import(source, home).run().count("present") == count

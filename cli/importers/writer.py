@@ -17,9 +17,8 @@ holds them all, nothing is written; when they differ, the session is left alone 
 reported as a conflict. The usual re-run is decided from the log's tail alone: when its
 last seq is the source's message count plus one and its last message matches the source's
 last, the session is complete. A log that exists but holds no intact event is being
-created by another process (waited for briefly) or, once its claim is a minute old, was
-cut short by a crash between claiming the file and writing its first line: it is then
-replaced.
+created by another process, or a crash cut its creation short between claiming the file
+and writing its first line: once the claim is two seconds old it is replaced.
 Appends use ``expected_seq``, so a session changed by another process meanwhile is never
 interleaved.
 
@@ -60,7 +59,6 @@ Status = Literal["imported", "completed", "present", "conflict"]
 HEADER_CHUNK = 64 * 1024
 # A log claimed (created) but still empty is being written by another process, unless
 # its claim is this old: then a crash cut the creation short and the file is replaced.
-STALE_CLAIM_SECONDS = 60.0
 CLAIM_WAIT_SECONDS = 2.0
 
 
@@ -214,7 +212,6 @@ class Writer:
         )
 
     def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
-        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         while True:
             if self._exists(target):
                 entries = read_log(self.layout, target).entries  # one read decides
@@ -228,18 +225,12 @@ class Writer:
                         )
                     target = new_session_id(to_datetime(conversation.created_at))
                     continue
-                # Claimed but holding no event: another process is creating it right now,
-                # or a creation was cut short by a crash (then the claim is old).
-                if self._claim_age(target) < STALE_CLAIM_SECONDS:
-                    if time.monotonic() < deadline:
-                        time.sleep(0.05)
-                        continue
-                    return self._outcome(
-                        conversation,
-                        "conflict",
-                        target,
-                        note="being created by another process; run the import again",
-                    )
+                # Claimed but holding no event: another process is creating it right now
+                # (its first line follows within microseconds), or a crash cut the
+                # creation short. Give a young claim time to be written, then replace it.
+                if self._claim_age(target) < CLAIM_WAIT_SECONDS:
+                    time.sleep(0.05)
+                    continue
                 if self.log is not None:
                     self.log.delete_session(target)
             if self.log is None:
@@ -262,7 +253,7 @@ class Writer:
         try:
             return time.time() - self.layout.log_path(session_id).stat().st_mtime
         except FileNotFoundError:
-            return STALE_CLAIM_SECONDS
+            return CLAIM_WAIT_SECONDS
 
     def _provenance(self, conversation: ImportedConversation) -> dict[str, Any]:
         info: dict[str, Any] = {
