@@ -203,12 +203,22 @@ def test_export_refuses_to_overwrite_without_force(home: Path, tmp_path: Path, r
     sid = saved_session(home, "Exported", "content")
     target = tmp_path / "existing.md"
     target.write_text("precious")
-    out = repl.run(f"/export {sid} --output={target}", until="add --force to overwrite")
+    out = repl.run(
+        f"/export {sid} --output={target}", until="exists already (use --force to overwrite it)"
+    )
     one_line_error(out)
     assert target.read_text() == "precious"
     repl.run(f"/export {sid} --output={target} --force", until="Exported")
     with Projections(EventLog(home)) as proj:
         assert target.read_text() == proj.markdown(sid)
+
+
+def test_export_into_a_missing_directory_is_one_line(home: Path, tmp_path: Path, repl: Repl):
+    sid = saved_session(home, "Nowhere", "content")
+    out = repl.run(
+        f"/export {sid} --output={tmp_path}/no/such/dir/x.md", until="is not a directory"
+    )
+    one_line_error(out)
 
 
 def test_export_of_a_session_with_nothing_saved_yet_says_so(repl: Repl):

@@ -190,3 +190,24 @@ def test_ctrl_c_stops_a_streaming_reply_saves_what_was_shown_and_the_repl_goes_o
     repl.run("and now briefly", until="Short one.")
     assert repl.quit() == 0
     assert [m.content for m in messages(home, sid)][-1] == "Short one."
+
+
+def test_keys_typed_while_a_reply_streams_are_not_echoed_into_it_but_wait_for_the_prompt(
+    home: Path, server: FakeOpenAI, repls
+):
+    words = " ".join(f"w{n}" for n in range(30))
+    server.script(Scripted(text=words + " END", chunk_delay=0.03), Scripted(text="Got it."))
+    repl = chat_with(repls, server.base_url)
+    repl.type("stream please")
+    repl.enter()
+    repl.expect("w2 ")
+    repl.type("typed ahead")
+    during = repl.expect("END")
+    assert "typed ahead" not in during
+    repl.prompt()
+    repl.enter()
+    repl.expect("Got it.")
+    repl.prompt()
+    repl.quit()
+    users = [m.content for m in messages(home, only_session(home)) if m.role == "user"]
+    assert users == ["stream please", "typed ahead"]

@@ -17,7 +17,9 @@ import contextlib
 import logging
 import signal
 import sys
+import termios
 from collections.abc import Iterator
+from typing import TextIO
 
 import msgspec
 from prompt_toolkit import PromptSession
@@ -72,6 +74,25 @@ def _logging_above_prompt() -> Iterator[None]:
         logger.setLevel(level)
         for handler, stream in saved:
             handler.setStream(stream)
+
+
+@contextlib.contextmanager
+def _keys_not_echoed(stdin: TextIO) -> Iterator[None]:
+    """While a reply streams, keys typed are not echoed into it (they wait for the next
+    prompt, which picks them up); Ctrl+C still interrupts."""
+    try:
+        fd = stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):
+        yield  # not a terminal: nothing is echoed anyway
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)  # local modes
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 async def _confirm(question: str) -> bool:
@@ -136,7 +157,8 @@ async def _main(
                 continue
             foreground = asyncio.create_task(repl.handle_input(text))
             try:
-                await foreground
+                with _keys_not_echoed(sys.stdin):
+                    await foreground
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from cli.output import local_time
 from cli.repl.chat import UNTITLED, ChatRepl
 from eventlog import InvalidArgumentError
 from eventlog.atomic import write_atomic
+from projections.files import write_exclusive
 
 Handler = Callable[[ChatRepl, str], Awaitable[None]]
 DEFAULT_LIST_LIMIT: Final = 20
@@ -224,17 +226,20 @@ async def cmd_export(repl: ChatRepl, rest: str) -> None:
     if not args.output:
         repl.screen.say(data.decode().rstrip("\n"))
         return
-    path = Path(args.output).expanduser()
-    path = path if path.is_absolute() else Path.cwd() / path
+    path = Path(os.path.abspath(os.path.expanduser(args.output)))  # relative to the cwd
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: {path.parent} is not a directory")
+    if path.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: it is a directory")
     if args.force:
         write_atomic(path, data)
     else:
-        from projections.files import write_exclusive
-
         try:
             write_exclusive(path, data)
         except FileExistsError:
-            raise InvalidArgumentError(f"{path} exists (add --force to overwrite it)") from None
+            raise InvalidArgumentError(
+                f"{path} exists already (use --force to overwrite it)"
+            ) from None
     repl.screen.success(f"Exported {sid} ({args.format}) to {path}")
 
 
