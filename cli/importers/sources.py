@@ -49,19 +49,21 @@ def _size(path: Path) -> int:
         return 0
 
 
-def read_export(path: Path) -> bytes:
-    """The bytes of ``conversations.json``: the file itself, or inside an export zip."""
+def read_export(path: Path, limit: int = -1) -> bytes:
+    """The bytes of ``conversations.json`` (its first ``limit`` bytes, if given): the file
+    itself, or the member of an export zip."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == EXPORT_NAME]
             if not names:
                 raise ImportFormatError(f"{path}: the archive holds no {EXPORT_NAME}")
-            return archive.read(min(names, key=len))
-    return path.read_bytes()
+            with archive.open(min(names, key=len)) as member:
+                return member.read(limit)
+    with open(path, "rb") as file:
+        return file.read(limit)
 
 
-def _sniff_export(data: bytes, path: Path) -> str | None:
-    head = data[:SNIFF_BYTES]
+def _sniff_export(head: bytes) -> str | None:
     found = [
         (match.start(), name)
         for name, pattern in (("chatgpt", _MAPPING), ("claude-ai", _CHAT_MESSAGES))
@@ -99,7 +101,7 @@ def detect(path: Path) -> str:
     if path.name == seed.INDEX_NAME:
         return "seed"
     try:
-        found = _sniff_export(read_export(path)[:SNIFF_BYTES], path)
+        found = _sniff_export(read_export(path, SNIFF_BYTES))
     except (OSError, zipfile.BadZipFile) as exc:
         raise ImportFormatError(f"{path}: cannot read it ({exc})") from None
     if found is None:
@@ -111,13 +113,7 @@ def _seed_units(path: Path) -> list[Unit]:
     if path.is_file() and path.name == seed.INDEX_NAME:
         path = path.parent
     if path.is_file():
-        return [
-            Unit(
-                str(path),
-                _size(path),
-                lambda: seed.parse_session_file(path.read_bytes(), str(path)),
-            )
-        ]
+        return [_file_unit(path, seed.parse_session_file)]
     seed.require_seed_directory(path)
     files = seed.session_files(path)
 
