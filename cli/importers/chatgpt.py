@@ -27,10 +27,6 @@ from cli.importers.timestamps import from_epoch, now_iso
 from eventlog import ROLES
 
 SOURCE = "chatgpt"
-# content types whose text lives in ``content.text`` rather than ``content.parts``
-TEXT_FIELD_TYPES = frozenset(
-    {"code", "execution_output", "tether_quote", "system_error", "computer_output"}
-)
 
 
 class _Author(msgspec.Struct):
@@ -41,7 +37,7 @@ class _Author(msgspec.Struct):
 class _Content(msgspec.Struct):
     content_type: str = "text"
     parts: list[Any] | None = None
-    text: str | None = None
+    text: Any = None
 
 
 class _Message(msgspec.Struct):
@@ -98,8 +94,8 @@ def _active_branch(conversation: _Conversation) -> list[str]:
 
 def _text(content: _Content, skipped: list[str]) -> str:
     if content.parts is None:
-        if content.text is not None:
-            return content.text
+        if isinstance(content.text, str):
+            return content.text  # code, execution_output, tether_quote, system_error...
         skipped.append(f"{content.content_type} content (no text)")
         return ""
     texts: list[str] = []
@@ -127,15 +123,7 @@ def _message(
         return None
     content = message.content
     reasons: list[str] = []
-    if (
-        content.parts is None
-        and content.text is None
-        and content.content_type not in (TEXT_FIELD_TYPES)
-    ):
-        reasons.append(f"{content.content_type} content (no text)")
-        text = ""
-    else:
-        text = _text(content, reasons)
+    text = _text(content, reasons)
     skipped += [Skipped(where, reason) for reason in reasons]
     if not text.strip():
         if not reasons:
