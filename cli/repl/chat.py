@@ -9,7 +9,6 @@ a failing model or a damaged log.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import traceback
@@ -37,8 +36,6 @@ ROLE_LABELS: Final = {
     "system": "🧭 System",
     "tool": "🔧 Tool",
 }
-
-logger = logging.getLogger("chatlog")
 
 CommandRunner = Callable[["ChatRepl", str], Awaitable[None]]
 Confirm = Callable[[str], Awaitable[bool]]
