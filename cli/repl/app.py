@@ -32,7 +32,7 @@ from prompt_toolkit.shortcuts import create_confirm_session
 from cli.backends import BackendConfig, create_backend, resolve_backend_config
 from cli.context import Context
 from cli.repl.chat import ChatRepl
-from cli.repl.commands import COMMANDS, run_command
+from cli.repl.commands import completion_entries, run_command
 from cli.repl.completion import ReplCompleter
 from cli.repl.history import private_history
 from cli.repl.keys import build_key_bindings
@@ -104,9 +104,7 @@ async def _confirm(question: str) -> bool:
 
 
 def _prompt_session(repl: ChatRepl, history: History) -> PromptSession[str]:
-    completer = ReplCompleter(
-        [(c.name, c.summary, c.takes_session_id) for c in COMMANDS], repl.session_choices
-    )
+    completer = ReplCompleter(completion_entries(), repl.session_choices)
 
     @Condition
     def typing_a_command() -> bool:

@@ -303,6 +303,11 @@ def command_names() -> list[str]:
     return list(_BY_NAME)
 
 
+def completion_entries() -> list[tuple[str, str, bool]]:
+    """(name, summary, takes a session id) for every command name and alias."""
+    return [(name, c.summary, c.takes_session_id) for name, c in _BY_NAME.items()]
+
+
 def find_command(name: str) -> SlashCommand | None:
     return _BY_NAME.get(name.lower())
 
