@@ -27,6 +27,7 @@ from projections.files import write_exclusive
 Handler = Callable[[ChatRepl, str], Awaitable[None]]
 DEFAULT_LIST_LIMIT: Final = 20
 SEARCH_LIMIT: Final = 20
+HELP_USAGE_WIDTH: Final = 16
 
 
 class SlashCommand(msgspec.Struct, frozen=True):
@@ -93,10 +94,13 @@ def _text_argument(rest: str, usage: str) -> str:
 
 async def cmd_help(repl: ChatRepl, rest: str) -> None:
     repl.screen.say("Commands:")
-    width = max(len(c.usage) for c in COMMANDS)
     for command in COMMANDS:
         aliases = f" (also {', '.join(command.aliases)})" if command.aliases else ""
-        repl.screen.say(f"  {command.usage:<{width}}  {command.summary}{aliases}")
+        if len(command.usage) > HELP_USAGE_WIDTH:  # long usage: summary on its own line
+            repl.screen.say(f"  {command.usage}")
+            repl.screen.say(f"  {'':<{HELP_USAGE_WIDTH}}  {command.summary}{aliases}")
+        else:
+            repl.screen.say(f"  {command.usage:<{HELP_USAGE_WIDTH}}  {command.summary}{aliases}")
     repl.screen.say("Keys:")
     width = max(len(k) for k, _ in KEY_HELP)
     for key, what in KEY_HELP:
