@@ -64,8 +64,11 @@ def resolve_any(ctx: Context, id_or_prefix: str) -> str:
     """A live session's id from an id or prefix, else an archived session's."""
     try:
         return ctx.log.resolve(id_or_prefix)
-    except SessionNotFoundError:
-        return resolve_archived(ctx.log.layout, id_or_prefix)
+    except SessionNotFoundError as not_live:
+        try:
+            return resolve_archived(ctx.log.layout, id_or_prefix)
+        except SessionNotFoundError:
+            raise not_live from None
 
 
 def _positive(text: str) -> int:

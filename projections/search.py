@@ -75,7 +75,7 @@ def match_expression(query: str) -> str:
 
     Raises InvalidArgumentError when the query has nothing to search for."""
     parts: list[str] = []
-    for phrase, word in _QUERY_PART.findall(query):
+    for phrase, word in _QUERY_PART.findall(query.replace("\x00", " ")):
         text = phrase if phrase or not word else word
         prefix = not phrase and len(word) > 1 and word.endswith("*")
         text = text.rstrip("*") if prefix else text
