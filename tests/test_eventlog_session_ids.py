@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -240,43 +239,94 @@ def test_creating_a_session_never_overwrites_an_existing_log(home: Path) -> None
         assert [getattr(e, "title", None) for e in log.read(SEED_STYLE_ID)] == ["first"]
 
 
-def cli_attempts(home: Path) -> list[tuple[str, str, subprocess.CompletedProcess[str]]]:
-    commands = {
-        "append": lambda sid: run_chatlog("append", sid, "--role", "user", input="x", home=home),
-        "tail": lambda sid: run_chatlog("tail", sid, home=home),
-    }
-    jobs = [
-        (name, sid)
-        for sid in HOSTILE_IDS
-        if "\x00" not in sid  # a NUL cannot even be passed in argv
-        for name in commands
-    ]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda job: commands[job[0]](job[1]), jobs))
-    return [(name, sid, result) for (name, sid), result in zip(jobs, results, strict=True)]
+CLI_DRIVER = r"""
+import contextlib, io, json, sys
+from cli.main import main
+
+home, ids = sys.argv[1], json.loads(sys.stdin.read())
+results = []
+for command in ("append", "tail"):
+    for sid in ids:
+        argv = ["--home", home, command, sid] + (["--role", "user"] if command == "append" else [])
+        out, err = io.StringIO(), io.StringIO()
+        sys.stdin = io.TextIOWrapper(io.BytesIO(b"content"))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit:
+                code = exit.code
+        results.append([command, sid, code, out.getvalue(), err.getvalue()])
+print(json.dumps(results))
+"""
+
+# A NUL cannot even be passed in argv.
+CLI_IDS = [sid for sid in HOSTILE_IDS if "\x00" not in sid]
+OTHER_SESSION = "2031-02-03_040506"  # no hostile id is a prefix of it
 
 
-def test_the_command_line_rejects_hostile_ids_with_one_line_and_exit_code_2(
+def check_cli_rejection(command: str, sid: str, code: int, out: str, err: str) -> None:
+    where = (command, sid[:40], err)
+    assert "Traceback" not in err, where
+    assert err.count("\n") == 1 and err.endswith("\n"), where
+    assert out == "", where
+    if PREFIX_SHAPED.fullmatch(sid):
+        # Looked up as a prefix of an existing id, matching none: not found, exit 3.
+        assert code == 3 and "no session matches" in err, where
+    else:
+        assert code == 2 and "error" in err, where
+
+
+def snapshot(home: Path) -> list[tuple[str, bytes]]:
+    return sorted(
+        (str(p.relative_to(home)), p.read_bytes() if p.is_file() else b"") for p in home.rglob("*")
+    )
+
+
+def test_the_command_line_rejects_every_hostile_id_with_one_line_and_exit_code_2(
     home: Path,
 ) -> None:
-    other = "2031-02-03_040506"  # no hostile id is a prefix of it
+    """Every id through ``append`` and ``tail``, run by the entry point the ``chatlog``
+    script calls, in one interpreter (the installed script is exercised below)."""
     with EventLog(home, fsync="never") as log:
-        log.create_session(session_id=other)
-    before = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
-    attempts = cli_attempts(home)
-    assert len(attempts) >= 60
-    for name, sid, result in attempts:
-        where = (name, sid[:40])
-        assert "Traceback" not in result.stderr, where
-        assert result.stderr.count("\n") == 1, (where, result.stderr)
-        assert result.stdout == "", where
-        if PREFIX_SHAPED.fullmatch(sid):
-            # Looked up as a prefix of an existing id, matching none.
-            assert result.returncode == 3, (where, result.stderr)
-            assert "no session matches" in result.stderr
-        else:
-            assert result.returncode == 2, (where, result.stderr)
-            assert "error" in result.stderr
-    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == before
+        log.create_session(session_id=OTHER_SESSION)
+    before = snapshot(home)
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_DRIVER, str(home)],
+        input=json.dumps(CLI_IDS),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    attempts = json.loads(result.stdout)
+    assert len(attempts) == 2 * len(CLI_IDS) >= 60
+    for command, sid, code, out, err in attempts:
+        check_cli_rejection(command, sid, code, out, err)
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [
+        "..",
+        "../x",
+        "/etc/passwd",
+        "~root",
+        "２０２５-１０-０４_１５０８０８",
+        "2025-10-04_150808\n",
+        "",
+        "2025-10-04_150808_ABCDEF",
+        "x" * 10_000,
+        "25-10-04_150808",
+    ],
+)
+def test_the_installed_command_rejects_hostile_ids(home: Path, sid: str) -> None:
     with EventLog(home, fsync="never") as log:
-        assert [e.seq for e in log.read(other)] == [1]
+        log.create_session(session_id=OTHER_SESSION)
+    before = snapshot(home)
+    appended = run_chatlog("append", sid, "--role", "user", input="x")
+    tailed = run_chatlog("tail", sid)
+    for command, result in (("append", appended), ("tail", tailed)):
+        check_cli_rejection(command, sid, result.returncode, result.stdout, result.stderr)
+    assert snapshot(home) == before
