@@ -48,15 +48,22 @@ def test_four_processes_appending_2000_events_each_lose_nothing_and_interleave_n
             )
         )
         errors.close()
-    for writer in writers:  # all started and holding the log open...
-        assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
-    for writer in writers:  # ...then released together
-        assert writer.stdin is not None
-        writer.stdin.write("go\n")
-        writer.stdin.flush()
+    outputs: list[str] = []
+    try:
+        for writer in writers:  # all started and holding the log open...
+            assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+        for writer in writers:  # ...then released together
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        outputs = [writer.communicate(timeout=300)[0] for writer in writers]
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.communicate()
     reported: dict[str, list[int]] = {}
-    for n, writer in enumerate(writers):
-        out, _ = writer.communicate(timeout=300)
+    for n, (writer, out) in enumerate(zip(writers, outputs, strict=True)):
         assert writer.returncode == 0, (tmp_path / f"writer{n}.stderr").read_text()
         lines = [line.split() for line in out.splitlines() if line != "ready"]
         assert [int(index) for _seq, index in lines] == list(range(APPENDS))

@@ -9,6 +9,7 @@ seqs are contiguous, and appending goes on — a torn tail being cut away into q
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -40,15 +41,17 @@ def kill_a_writer_at_a_random_moment(
             stderr=errors,
             text=True,
         )
-        assert child.stdout is not None
-        if rng.random() < 0.15:
-            time.sleep(rng.uniform(0.0, 0.15))  # maybe still importing, opening the log...
-        else:
-            assert child.stdout.readline() == "ready\n", stderr.read_text()
-            # ...or somewhere in the append loop (soon, for a writer of huge messages)
-            time.sleep(rng.uniform(0.0, 0.008 if tag.startswith("big") else 0.025))
-        child.send_signal(signal.SIGKILL)
-        out, _ = child.communicate(timeout=60)
+        try:
+            assert child.stdout is not None
+            if rng.random() < 0.15:
+                time.sleep(rng.uniform(0.0, 0.15))  # maybe still importing, opening the log...
+            else:
+                assert child.stdout.readline() == "ready\n", stderr.read_text()
+                # ...or somewhere in the append loop (soon, for a writer of huge messages)
+                time.sleep(rng.uniform(0.0, 0.008 if tag.startswith("big") else 0.025))
+        finally:
+            child.send_signal(signal.SIGKILL)  # never leave a writer appending forever
+            out, _ = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL, stderr.read_text()
     reported: dict[int, str] = {}
     for line in out.split("\n")[:-1]:  # a line cut by the kill is not counted
@@ -108,3 +111,4 @@ def test_a_writer_killed_with_sigkill_at_random_moments_never_loses_an_acknowled
     assert all(torn in kept for torn in torn_tails), rng
     assert reported_total > KILLS, rng  # most kills landed in the middle of appending
     parent.close()
+    shutil.rmtree(home)  # tens of megabytes: do not keep them around in pytest's temp dirs

@@ -226,7 +226,7 @@ class EventLogMachine(RuleBasedStateMachine):
 
 
 EventLogMachine.TestCase.settings = settings(
-    max_examples=250,
+    max_examples=200,
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
