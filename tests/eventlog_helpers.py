@@ -97,6 +97,7 @@ class FaultyFileOps(CountingFileOps):
         self.write_error: int | None = None
         self.short_write = False
         self.fdatasync_error: int | None = None
+        self.fdatasync_only_for: Path | None = None  # fail only syncs of this file
         self.ftruncate_error: int | None = None
         self.sticky = False
         self.failed = threading.Event()
@@ -117,7 +118,7 @@ class FaultyFileOps(CountingFileOps):
 
     def fdatasync(self, fd: int) -> None:
         self.sync_fds.append(fd)
-        if self.fdatasync_error is not None:
+        if self.fdatasync_error is not None and self._targets(fd):
             code = self.fdatasync_error
             self._disarm("fdatasync_error")
             self.failed.set()
@@ -130,6 +131,10 @@ class FaultyFileOps(CountingFileOps):
             self._disarm("ftruncate_error")
             raise os_error(code)
         super().ftruncate(fd, size)
+
+    def _targets(self, fd: int) -> bool:
+        target = self.fdatasync_only_for
+        return target is None or os.readlink(f"/proc/self/fd/{fd}") == str(target)
 
     def _disarm(self, name: str, value: object = None) -> None:
         if not self.sticky:

@@ -15,6 +15,7 @@ from eventlog import (
     DurabilityError,
     EventLog,
     FsyncPolicy,
+    InvalidArgumentError,
     StorageError,
 )
 from tests.eventlog_helpers import FaultyFileOps, assert_log_valid, log_file, quarantined
@@ -178,6 +179,7 @@ def test_interval_a_failed_background_sync_is_not_forgotten_when_its_handle_is_e
     with EventLog(home, fsync="interval", interval_ms=10, max_open=1, file_ops=ops) as log:
         sid, _ = session_with_history(log)
         ops.failed.clear()
+        ops.fdatasync_only_for = log_file(log, sid)
         ops.fdatasync_error = errno.EIO
         log.append(sid, "user", "its background sync fails")
         assert ops.failed.wait(timeout=60), "the background sync never ran"
@@ -192,6 +194,7 @@ def test_interval_a_failed_sync_on_eviction_fails_the_next_append(home: Path) ->
     with EventLog(home, fsync="interval", interval_ms=60_000, max_open=1, file_ops=ops) as log:
         sid, _ = session_with_history(log)
         log.append(sid, "user", "not yet synced")
+        ops.fdatasync_only_for = log_file(log, sid)
         ops.fdatasync_error = errno.EIO
         log.create_session(title="evicts the dirty handle, whose sync fails")
         with pytest.raises(DurabilityError):
@@ -218,6 +221,7 @@ def test_a_failed_background_sync_of_a_deleted_session_does_not_haunt_its_succes
     with EventLog(home, fsync="interval", interval_ms=60_000, max_open=1, file_ops=ops) as log:
         sid = log.create_session(session_id="2025-10-04_150808")
         log.append(sid, "user", "not yet synced")
+        ops.fdatasync_only_for = log_file(log, sid)
         ops.fdatasync_error = errno.EIO
         log.create_session(title="evicts the dirty handle, whose sync fails")
         log.delete_session(sid)
@@ -244,9 +248,17 @@ def test_sync_reports_a_failed_sync_of_an_evicted_handle(home: Path) -> None:
     with EventLog(home, fsync="interval", interval_ms=60_000, max_open=1, file_ops=ops) as log:
         sid = log.create_session()
         log.append(sid, "user", "not yet synced")
+        ops.fdatasync_only_for = log_file(log, sid)
         ops.fdatasync_error = errno.EIO
         log.create_session(title="evicts the dirty handle, whose sync fails")
         with pytest.raises(DurabilityError, match=sid):
             log.sync()
         log.sync()  # reported once; nothing is pending any more
         assert log.append(sid, "user", "carries on").seq == 3
+
+
+def test_a_title_that_cannot_be_stored_creates_no_session(home: Path) -> None:
+    with EventLog(home, fsync="never") as log:
+        with pytest.raises(InvalidArgumentError):
+            log.create_session(title="\ud800 lone surrogate")
+        assert log.session_ids() == []
