@@ -123,6 +123,7 @@ class EventLog:
         self._closed = False
         self._flusher: threading.Thread | None = None
         self._flusher_stop = threading.Event()
+        self._unsynced: set[str] = set()  # fsync="never" logs written, then evicted
         try:
             self.layout.ensure()
         except OSError as exc:
@@ -141,51 +142,62 @@ class EventLog:
     ) -> str:
         """Create a session and return its id.
 
-        Without ``session_id`` a fresh id is generated and claimed with ``O_EXCL`` (retrying
-        on the rare collision). With one (importers) it must be valid and unused.
+        Without ``session_id`` a fresh id is generated (retrying on the rare collision).
+        With one (importers) it must be valid and unused, else SessionExistsError.
         """
         _check_text("title", title, optional=True)
         clean_tags = _clean_tags(tags)
-        for attempt in range(MAX_CREATE_ATTEMPTS):
+        created_at = ts or utc_now_iso()
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
             sid = validate_session_id(session_id) if session_id is not None else new_session_id()
-            path = self.layout.log_path(sid)
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, FILE_MODE)
-            except FileExistsError:
-                if session_id is not None:
-                    raise SessionExistsError(f"session {sid} already exists") from None
-                if attempt == MAX_CREATE_ATTEMPTS - 1:
-                    raise StorageError("could not claim a unique session id") from None
-                continue
-            except OSError as exc:
-                raise _translate_os_error(exc, f"cannot create session {sid}") from exc
-            break
-        handle = _Handle(fd, os.fstat(fd).st_ino)
+            event = SessionCreated(
+                seq=1,
+                ts=created_at,
+                session_id=sid,
+                title=title or None,
+                tags=clean_tags,
+                metadata=dict(metadata or {}),
+            )
+            if self._claim_new_log(sid, _encode(event)):
+                return sid
+            if session_id is not None:
+                raise SessionExistsError(f"session {sid} already exists")
+        raise StorageError("could not claim a unique session id")
+
+    def _claim_new_log(self, session_id: str, first_line: bytes) -> bool:
+        """Create the session's log already holding its first line, or return False if the
+        id is taken. The line is written to a hidden temp file that is then hard-linked
+        into place (atomic, and fails if the name exists, like O_EXCL), so no crash can
+        leave an empty or half-written log behind."""
+        path = self.layout.log_path(session_id)
+        tmp = self.layout.events_dir / f".{session_id}.{os.getpid()}.{time.time_ns()}.creating"
         try:
-            os.fchmod(fd, FILE_MODE)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+                if self._ops.write(fd, first_line) != len(first_line):
+                    raise DiskFullError(f"cannot create session {session_id}: short write")
+                if self.fsync == "always":
+                    self._ops.fdatasync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
             if self.fsync != "never":
                 fsync_dir(self.layout.events_dir)
+            handle = self._open_handle(session_id, path)
         except OSError as exc:
-            os.close(fd)
-            path.unlink(missing_ok=True)
-            raise _translate_os_error(exc, f"cannot create session {sid}") from exc
-        handle.size = 0
-        self._remember(sid, handle)
-        event = SessionCreated(
-            seq=1,
-            ts=ts or utc_now_iso(),
-            session_id=sid,
-            title=title or None,
-            tags=clean_tags,
-            metadata=dict(metadata or {}),
-        )
-        try:
-            self._append_event(sid, lambda seq, now: event, expected_seq=0)
-        except BaseException:
-            self._forget(sid)
-            path.unlink(missing_ok=True)
-            raise
-        return sid
+            raise _translate_os_error(exc, f"cannot create session {session_id}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        handle.size = len(first_line)
+        handle.last_seq = 1
+        handle.dirty = self.fsync != "always"  # the interval flusher or sync() covers it
+        self._remember(session_id, handle)
+        return True
 
     def append(
         self,
@@ -348,7 +360,20 @@ class EventLog:
             ]
             for sid, _why in earlier:
                 del self._failed_syncs[sid]
+            closed = sorted(sid for sid in self._unsynced if session_id in (None, sid))
+            self._unsynced.difference_update(closed)
         errors = [_earlier_sync_failed(sid, why) for sid, why in earlier]
+        for sid in closed:
+            try:
+                fd = os.open(self.layout.log_path(sid), os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # deleted since: nothing left to make durable
+            try:
+                self._ops.fdatasync(fd)
+            except OSError as exc:
+                errors.append(_earlier_sync_failed(sid, exc.strerror or str(exc)))
+            finally:
+                os.close(fd)
         for sid, handle in items:
             with handle.lock:
                 if handle.fd < 0:
@@ -437,10 +462,7 @@ class EventLog:
             if expected_seq is not None and expected_seq != handle.last_seq:
                 raise SeqConflictError(session_id, expected_seq, handle.last_seq)
             event = build(handle.last_seq + 1, utc_now_iso())
-            try:
-                line = encode_line(event)
-            except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
-                raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
+            line = _encode(event)
             self._write_locked(session_id, handle, line)
             handle.last_seq = event.seq
             return event
@@ -475,6 +497,9 @@ class EventLog:
                 handle = existing
             else:
                 self._handles[session_id] = handle
+                if session_id in self._unsynced:  # its unsynced writes are this inode's
+                    self._unsynced.discard(session_id)
+                    handle.dirty = True
                 failed = self._failed_syncs.pop(session_id, None)
                 if failed is not None and handle.broken is None:
                     handle.broken = failed
@@ -483,7 +508,10 @@ class EventLog:
         for old_sid, old in evicted:
             with old.lock:
                 failed = old.broken
-                if failed is None and old.dirty and old.fd >= 0:
+                if failed is None and old.dirty and old.fd >= 0 and self.fsync == "never":
+                    with self._handles_lock:
+                        self._unsynced.add(old_sid)  # for a later explicit sync()
+                elif failed is None and old.dirty and old.fd >= 0:
                     try:
                         self._ops.fdatasync(old.fd)
                     except OSError as exc:
@@ -576,8 +604,8 @@ class EventLog:
         handle.size = start + written
         if self.fsync == "always":
             self._fdatasync(session_id, handle, roll_back_to=start)
-        elif self.fsync == "interval":
-            handle.dirty = True
+        else:
+            handle.dirty = True  # synced by the interval flusher, or by an explicit sync()
 
     def _fdatasync(self, session_id: str, handle: _Handle, roll_back_to: int = -1) -> None:
         try:
@@ -674,6 +702,13 @@ def _earlier_sync_failed(session_id: str, reason: str) -> DurabilityError:
         f"session {session_id}: an earlier background fdatasync failed ({reason}); "
         "appends since the last successful sync may be lost"
     )
+
+
+def _encode(event: AnyEvent) -> bytes:
+    try:
+        return encode_line(event)
+    except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
+        raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
 
 
 def _close_quietly(handle: _Handle) -> None:
