@@ -223,10 +223,22 @@ def test_seed_style_and_generated_ids_are_accepted(home: Path) -> None:
         assert log.resolve(generated[:-2]) == generated
 
 
-def test_generated_ids_are_unique_and_sort_by_creation_time() -> None:
-    ids = [new_session_id() for _ in range(2000)]
-    assert len(set(ids)) == len(ids)
+def test_generated_ids_are_valid_and_sort_by_creation_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2025, 10, 4, 15, 8, 8, tzinfo=UTC)
+    ids = [new_session_id(start + timedelta(seconds=n)) for n in range(200)]
     assert all(is_valid_session_id(sid) for sid in ids)
+    assert ids == sorted(ids)
+
+
+def test_sessions_created_in_the_same_second_all_get_distinct_ids(home: Path) -> None:
+    # Raw 24-bit suffixes can collide within one second (birthday bound); creation
+    # claims each id atomically and retries, so sessions never share one.
+    with EventLog(home, fsync="never") as log:
+        ids = [log.create_session() for _ in range(2000)]
+        assert len(set(ids)) == len(ids)
+        assert sorted(log.session_ids()) == sorted(ids)
 
 
 def test_creating_a_session_never_overwrites_an_existing_log(home: Path) -> None:
