@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import append, listing, load, rebuild, search, watcher
+from benchmarks import append, catchup, listing, load, rebuild, search, watcher
 from benchmarks.harness import Json, Progress, machine_info
 from benchmarks.projection_api import Unavailable
 from benchmarks.report import evaluate_targets, render_svg, render_text
@@ -39,6 +39,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 class Suite:
     append: append.AppendConfig
     load: load.LoadConfig
+    catchup: catchup.CatchUpConfig
     list: listing.ListConfig
     rebuild: rebuild.RebuildConfig
     search: search.SearchConfig
@@ -54,14 +55,19 @@ MODES: dict[str, Suite] = {
             seed_samples={1: 400, 1000: 150, 10_000: 30, 100_000: 6},
         ),
         load=load.LoadConfig(
-            lengths=(1000, 10_000, 100_000), samples={1000: 150, 10_000: 30, 100_000: 7}
+            lengths=(1000, 10_000, 100_000), samples={1000: 150, 10_000: 30, 100_000: 6}
+        ),
+        catchup=catchup.CatchUpConfig(
+            lengths=(1, 1000, 10_000, 100_000), samples={1: 60, 1000: 40, 10_000: 15, 100_000: 4}
         ),
         list=listing.ListConfig(
             sessions=10_000, messages_per_session=4, samples=200, cli_samples=15
         ),
-        rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=2),
+        rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=1),
         search=search.SearchConfig(sessions=100, messages_per_session=1000, samples=100),
-        watcher=watcher.WatcherConfig(sessions=200, samples=60),
+        watcher=watcher.WatcherConfig(
+            sessions=200, samples=60, long_messages=10_000, long_samples=15
+        ),
     ),
     "quick": Suite(
         append=append.AppendConfig(
@@ -71,10 +77,13 @@ MODES: dict[str, Suite] = {
             seed_samples={1: 100, 1000: 40, 10_000: 8},
         ),
         load=load.LoadConfig(lengths=(1000, 10_000), samples={1000: 30, 10_000: 8}),
+        catchup=catchup.CatchUpConfig(
+            lengths=(1, 1000, 10_000), samples={1: 15, 1000: 10, 10_000: 4}
+        ),
         list=listing.ListConfig(sessions=1000, messages_per_session=4, samples=50, cli_samples=4),
-        rebuild=rebuild.RebuildConfig(sessions=100, events_per_session=1000, samples=1),
+        rebuild=rebuild.RebuildConfig(sessions=100, events_per_session=500, samples=1),
         search=search.SearchConfig(sessions=20, messages_per_session=500, samples=20),
-        watcher=watcher.WatcherConfig(sessions=50, samples=12),
+        watcher=watcher.WatcherConfig(sessions=50, samples=12, long_messages=5000, long_samples=4),
     ),
     "smoke": Suite(
         append=append.AppendConfig(
@@ -85,10 +94,13 @@ MODES: dict[str, Suite] = {
             warmup=1,
         ),
         load=load.LoadConfig(lengths=(100,), samples={100: 3}),
+        catchup=catchup.CatchUpConfig(lengths=(1, 100), samples={1: 2, 100: 2}),
         list=listing.ListConfig(sessions=30, messages_per_session=2, samples=5, cli_samples=1),
         rebuild=rebuild.RebuildConfig(sessions=5, events_per_session=20, samples=1),
         search=search.SearchConfig(sessions=5, messages_per_session=20, samples=3),
-        watcher=watcher.WatcherConfig(sessions=5, samples=3, gap_ms=(10, 30)),
+        watcher=watcher.WatcherConfig(
+            sessions=5, samples=3, long_messages=50, long_samples=1, gap_ms=(10, 30)
+        ),
     ),
 }
 OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke"}
@@ -96,6 +108,7 @@ CHART_STEM = {"default": "latency", "quick": "quick", "smoke": "smoke"}
 BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
     "append": append.run,
     "load": load.run,
+    "catchup": catchup.run,
     "list": listing.run,
     "rebuild": rebuild.run,
     "search": search.run,

@@ -255,16 +255,16 @@ def _md_table(header: list[str], rows: list[list[str]], align: str = "") -> str:
 Tabler = Callable[[list[str], list[list[str]]], str]
 
 
-def _append_rows(append: Json) -> tuple[list[str], list[list[str]]]:
-    header = ["save (append) latency", "length", "p50", "p99", "p50 ÷ floor", "p99 ÷ floor"]
+def _length_rows(section: Json, title: str) -> tuple[list[str], list[list[str]]]:
+    header = [title, "length", "p50", "p99", "p50 ÷ floor", "p99 ÷ floor"]
     rows: list[list[str]] = []
-    labels = append.get("labels", {})
-    for length in append.get("lengths", []):
+    labels = section.get("labels", {})
+    for length in section.get("lengths", []):
         for key, label in labels.items():
-            stats = _get(append, "series", key, str(length))
+            stats = _get(section, "series", key, str(length))
             if not stats:
                 continue
-            floor = append.get("floor_of", {}).get(key, "")
+            floor = section.get("floor_of", {}).get(key, "")
             is_floor = floor == key
             rows.append(
                 [
@@ -371,11 +371,14 @@ def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]
     bench = results.get("benchmarks", {})
     out: list[tuple[str, list[str], list[list[str]], str]] = []
     if isinstance(bench.get("append"), dict) and "series" in bench["append"]:
-        h, r = _append_rows(bench["append"])
+        h, r = _length_rows(bench["append"], "save (append) latency")
         out.append(("Save", h, r, "llrrrr"))
     if isinstance(bench.get("load"), dict) and "series" in bench["load"]:
         h, r = _load_rows(bench["load"])
         out.append(("Load", h, r, "llrrrr"))
+    if isinstance(bench.get("catchup"), dict) and "series" in bench["catchup"]:
+        h, r = _length_rows(bench["catchup"], "projection upkeep after one append")
+        out.append(("Projection catch-up", h, r, "llrrrr"))
     if isinstance(bench.get("list"), dict) and "series" in bench["list"]:
         n = bench["list"].get("sessions")
         h, r = _flat_rows(bench["list"], f"list ({n} sessions)")
@@ -388,25 +391,29 @@ def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]
         out.append(("Search", h, r, "lrrrrr"))
     watcher = bench.get("watcher")
     if isinstance(watcher, dict) and "lag" in watcher:
-        lag = watcher["lag"]
-        out.append(
-            (
-                "Watcher",
-                ["watcher lag (append → other process's index.json)", "p50", "p99", "max", "n"],
-                [
-                    [
-                        f"chatlog watch, {watcher.get('sessions')} sessions, "
-                        f"{watcher.get('timeouts')} timeouts",
-                        _fmt_ms(lag.get("p50")),
-                        _fmt_ms(lag.get("p99")),
-                        _fmt_ms(lag.get("max")),
-                        str(lag.get("n")),
-                    ]
-                ],
-                "lrrrr",
+        short = f"{watcher.get('sessions')} short sessions"
+        rows = [_lag_row(watcher["lag"], short, watcher.get("timeouts"))]
+        if watcher.get("lag_long_session"):
+            rows.append(
+                _lag_row(
+                    watcher["lag_long_session"],
+                    f"one {human_count(watcher.get('long_session_messages') or 0)}-message session",
+                    watcher.get("long_session_timeouts"),
+                )
             )
-        )
+        header = ["watcher lag: append → another process's index.json", "p50", "p99", "max", "n"]
+        out.append(("Watcher", header, rows, "lrrrr"))
     return out
+
+
+def _lag_row(lag: Json, what: str, timeouts: object) -> list[str]:
+    return [
+        f"chatlog watch, appending to {what} ({timeouts} timeouts)",
+        _fmt_ms(lag.get("p50")),
+        _fmt_ms(lag.get("p99")),
+        _fmt_ms(lag.get("max")),
+        str(lag.get("n")),
+    ]
 
 
 def render_text(results: Json) -> str:
@@ -463,6 +470,8 @@ PALETTE = {
     "seed_json_load": "#9467bd",
     "seed_load_session": "#c5b0d5",
     "floor": "#3b3b3b",
+    "catch_up": "#ff7f0e",
+    "scan_new": "#7f7f7f",
 }
 
 
@@ -562,64 +571,67 @@ def _legend(
     return out
 
 
+Line = tuple[str, str, list[float | None], list[float | None]]
+
+
+def _lines(section: Json, keys: Iterable[str]) -> list[Line]:
+    lengths = section["lengths"]
+    return [
+        (
+            k,
+            section["labels"][k],
+            [_get(section, "series", k, str(n), "p50") for n in lengths],
+            [_get(section, "series", k, str(n), "p99") for n in lengths],
+        )
+        for k in keys
+        if section["series"].get(k)
+    ]
+
+
 def render_svg(results: Json) -> str:
-    """Latency against session length: save (left) and load (right), p50 solid and p99
-    dashed, both axes logarithmic."""
+    """Latency against session length, both axes logarithmic, p50 solid and p99 dashed:
+    save (left), load (middle) and projection catch-up after one append (right)."""
     bench = results.get("benchmarks", {})
-    width, panel_h = 1000, 360
-    body: list[str] = []
-    legend_rows = 0
+    panel_h = 380
+    panels: list[tuple[str, list[int], list[Line], int]] = []
     append = bench.get("append") or {}
     if "series" in append:
-        lengths = append["lengths"]
-        keys = [k for k in append["labels"] if k in append["series"] and append["series"][k]]
-        lines = [
-            (
-                k,
-                append["labels"][k],
-                [_get(append, "series", k, str(n), "p50") for n in lengths],
-                [_get(append, "series", k, str(n), "p99") for n in lengths],
-            )
-            for k in keys
-        ]
-        body += _panel("Save: one message appended (1 KB)", lengths, lines, 0, 0, 520, panel_h)
-        entries = [(k, append["labels"][k]) for k in keys]
-        body += _legend(entries, 16, panel_h + 14, 520, 2)
-        legend_rows = max(legend_rows, (len(entries) + 1) // 2)
+        lines = _lines(append, append["labels"])
+        panels.append(("Save: one 1 KB message appended", append["lengths"], lines, 2))
     load = bench.get("load") or {}
     if "series" in load:
-        lengths = load["lengths"]
-        keys = [
-            k
-            for k in ("chatlog_read", "snapshot_json_load", "seed_json_load", "seed_load_session")
-            if k in load["series"]
-        ]
-        lines = [
-            (
-                k,
-                load["labels"][k],
-                [_get(load, "series", k, str(n), "p50") for n in lengths],
-                [_get(load, "series", k, str(n), "p99") for n in lengths],
-            )
-            for k in keys
-        ]
-        floor_vals = [_get(load, "floor", str(n)) or {} for n in lengths]
+        keys = ("chatlog_read", "snapshot_json_load", "seed_json_load", "seed_load_session")
+        lines = _lines(load, keys)
+        floors = [_get(load, "floor", str(n)) or {} for n in load["lengths"]]
         lines.append(
             (
                 "floor",
                 "floor: raw msgspec decode of the log",
-                [f.get("p50") for f in floor_vals],
-                [f.get("p99") for f in floor_vals],
+                [f.get("p50") for f in floors],
+                [f.get("p99") for f in floors],
             )
         )
-        body += _panel("Load: whole session read back", lengths, lines, 520, 0, 480, panel_h)
-        entries = [(k, lbl) for k, lbl, _a, _b in lines]
-        body += _legend(entries, 536, panel_h + 14, 470, 1)
-        legend_rows = max(legend_rows, len(entries))
+        panels.append(("Load: a whole session read back", load["lengths"], lines, 1))
+    catch = bench.get("catchup") or {}
+    if "series" in catch:
+        lines = _lines(catch, catch["labels"])
+        panels.append(("Projections: catch-up after one append", catch["lengths"], lines, 1))
+    widths = {2: 480, 1: 380}
+    width = sum(widths[cols] for *_rest, cols in panels) or 400
+    body: list[str] = []
+    legend_rows = 0
+    x = 0
+    for title, lengths, lines, cols in panels:
+        w = widths[cols]
+        body += _panel(title, lengths, lines, x, 0, w, panel_h)
+        entries = [(k, label) for k, label, _a, _b in lines]
+        body += _legend(entries, x + 16, panel_h + 14, w - 16, cols)
+        legend_rows = max(legend_rows, (len(entries) + cols - 1) // cols)
+        x += w
     height = panel_h + 30 + legend_rows * 16 + 20
     foot = (
         f'<text x="{width / 2:.0f}" y="{height - 8:.0f}" text-anchor="middle" font-size="11" '
-        f'fill="#555">solid: p50, dashed: p99. {html.escape(_machine_line(results)[:150])}</text>'
+        f'fill="#555">solid: p50, dashed: p99. {html.escape(_machine_line(results)[:170])}</text>'
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

@@ -1,7 +1,8 @@
 """Watcher lag: an append in this process until another process has it in ``index.json``.
 
-``chatlog watch`` runs as a separate process on a home of ``sessions`` sessions. This
-process appends one message at a time (``fsync="always"``, to a random session, at random
+``chatlog watch`` runs as a separate process on a home of ``sessions`` short sessions
+(and, optionally, one long one of ``long_messages``, reported on its own). This process
+appends one message at a time (``fsync="always"``, to a random session, at random
 intervals so appends are not coalesced by the watcher's debounce) and polls
 ``index.json`` (a ``stat`` every 0.5 ms; decoded only when its inode, size or mtime
 changed) until the session's entry shows the new message count. Lag = from ``append``
@@ -37,6 +38,8 @@ from eventlog import EventLog
 class WatcherConfig:
     sessions: int
     samples: int
+    long_messages: int = 0  # one more session this long, appended to as well
+    long_samples: int = 0
     gap_ms: tuple[int, int] = (40, 250)
     timeout_s: float = 5.0
     message_bytes: int = 1024
@@ -93,6 +96,10 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
     for n, sid in enumerate(sids):
         build_log(log.layout.log_path(sid), sid, 4, corpus, first=n * 5)
         counts[sid] = 4
+    long_sid = session_id_for(79_999)
+    if cfg.long_samples:
+        build_log(log.layout.log_path(long_sid), long_sid, cfg.long_messages, corpus, first=9)
+        counts[long_sid] = cfg.long_messages
     proj = open_projections(log)
     try:
         proj.catch_up()
@@ -109,8 +116,10 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
         stderr=subprocess.PIPE,
         env=dict(os.environ, CHATLOG_HOME=str(home)),
     )
-    lags: list[int] = []
-    timeouts = 0
+    lags: dict[str, list[int]] = {"short": [], "long": []}
+    timeouts = {"short": 0, "long": 0}
+    plan = ["short"] * cfg.samples + ["long"] * cfg.long_samples
+    rng.shuffle(plan)
     try:
         # readiness: the first append the watcher picks up (it may still be starting)
         probe = sids[0]
@@ -128,18 +137,17 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
             if "invalid choice" in err:
                 raise Unavailable(f"`chatlog watch` does not exist yet: {err}")
             raise RuntimeError(f"chatlog watch never updated index.json {err.strip()}".strip())
-        for i in range(cfg.samples):
+        for i, kind in enumerate(plan):
             time.sleep(rng.uniform(*cfg.gap_ms) / 1000.0)
-            sid = rng.choice(sids)
+            sid = rng.choice(sids) if kind == "short" else long_sid
             log.append(sid, "assistant", corpus.content(i), 256)
             counts[sid] += 1
             lag = _wait_visible(index, sid, counts[sid], cfg.timeout_s)
             if lag is None:
-                timeouts += 1
-                lags.append(int(cfg.timeout_s * 1e9))  # a miss counts as the whole timeout
-            else:
-                lags.append(lag)
-            progress.tick("watcher lag", i + 1, cfg.samples)
+                timeouts[kind] += 1
+                lag = int(cfg.timeout_s * 1e9)  # a miss counts as the whole timeout
+            lags[kind].append(lag)
+            progress.tick("watcher lag", i + 1, len(plan))
     finally:
         watcher.terminate()
         try:
@@ -150,14 +158,16 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
         if watcher.stderr is not None:
             watcher.stderr.close()
         log.close()
-    stats = summarize_ns(lags)
     return {
         "unit": "ms",
         "sessions": cfg.sessions,
         "samples": cfg.samples,
-        "timeouts": timeouts,
+        "timeouts": timeouts["short"],
         "timeout_s": cfg.timeout_s,
         "gap_ms": list(cfg.gap_ms),
-        "lag": stats,
+        "lag": summarize_ns(lags["short"]),
+        "long_session_messages": cfg.long_messages if cfg.long_samples else None,
+        "long_session_timeouts": timeouts["long"],
+        "lag_long_session": summarize_ns(lags["long"]) if cfg.long_samples else None,
         "command": "chatlog watch",
     }

@@ -50,7 +50,7 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
     machine = results["machine"]
     assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["filesystem"]["type"]
     benchmarks = results["benchmarks"]
-    assert set(benchmarks) == {"append", "load", "list", "rebuild", "search", "watcher"}
+    assert set(benchmarks) == {"append", "load", "catchup", "list", "rebuild", "search", "watcher"}
     assert not [name for name, section in benchmarks.items() if "error" in section]
 
     append = benchmarks["append"]
