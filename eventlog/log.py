@@ -64,6 +64,7 @@ FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
 TAIL_CHUNK: Final = 64 * 1024
 MAX_CREATE_ATTEMPTS: Final = 32
+MAX_CACHED_PATHS: Final = 4096
 _ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 
 logger = logging.getLogger("chatlog")
@@ -123,6 +124,7 @@ class EventLog:
         self._closed = False
         self._flusher: threading.Thread | None = None
         self._flusher_stop = threading.Event()
+        self._log_paths: dict[str, str] = {}  # validated session id -> log path
         self._unsynced: set[str] = set()  # fsync="never" logs written, then evicted
         try:
             self.layout.ensure()
@@ -426,7 +428,7 @@ class EventLog:
     def _append_event(
         self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None
     ) -> E:
-        path = self.layout.log_path(session_id)  # validates before any filesystem access
+        path = self._log_path(session_id)  # validates before any filesystem access
         if self._closed:
             raise StorageError("this EventLog is closed")
         while True:
@@ -445,7 +447,7 @@ class EventLog:
     def _append_locked(
         self,
         session_id: str,
-        path: Path,
+        path: str,
         handle: _Handle,
         build: Callable[[int, str], E],
         expected_seq: int | None,
@@ -471,7 +473,18 @@ class EventLog:
                 with contextlib.suppress(OSError):
                     fcntl.flock(handle.fd, fcntl.LOCK_UN)
 
-    def _open_handle(self, session_id: str, path: Path) -> _Handle:
+    def _log_path(self, session_id: str) -> str:
+        """The session's log path as a string, validated once and then remembered (building
+        it with pathlib on every append cost more than the write itself)."""
+        path = self._log_paths.get(session_id)
+        if path is None:
+            path = str(self.layout.log_path(session_id))
+            if len(self._log_paths) >= MAX_CACHED_PATHS:
+                self._log_paths.clear()
+            self._log_paths[session_id] = path
+        return path
+
+    def _open_handle(self, session_id: str, path: str | Path) -> _Handle:
         try:
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
@@ -480,7 +493,7 @@ class EventLog:
             raise _translate_os_error(exc, f"cannot open session {session_id}") from exc
         return _Handle(fd, os.fstat(fd).st_ino)
 
-    def _handle(self, session_id: str, path: Path) -> _Handle:
+    def _handle(self, session_id: str, path: str) -> _Handle:
         with self._handles_lock:
             handle = self._handles.get(session_id)
             if handle is not None:
@@ -532,7 +545,7 @@ class EventLog:
             with handle.lock:
                 _close_quietly(handle)
 
-    def _verify_locked(self, session_id: str, path: Path, handle: _Handle) -> bool:
+    def _verify_locked(self, session_id: str, path: str, handle: _Handle) -> bool:
         """Under the flock: make sure ``handle`` is still the session's file and that
         ``handle.size``/``last_seq`` describe its tail; cut away a torn tail.
 
@@ -554,7 +567,7 @@ class EventLog:
         known = handle.size if 0 <= handle.size <= size else None
         try:
             good_end, last_seq, torn = _tail_state(
-                handle.fd, size, known, str(path), handle.last_seq if known is not None else 0
+                handle.fd, size, known, path, handle.last_seq if known is not None else 0
             )
         except OSError as exc:
             raise _translate_os_error(exc, f"cannot read {path}") from exc
