@@ -476,7 +476,7 @@ class EventLog:
     def _log_path(self, session_id: str) -> str:
         """The session's log path as a string, validated once and then remembered (building
         it with pathlib on every append cost more than the write itself)."""
-        path = self._log_paths.get(session_id)
+        path = self._log_paths.get(session_id) if isinstance(session_id, str) else None
         if path is None:
             path = str(self.layout.log_path(session_id))
             if len(self._log_paths) >= MAX_CACHED_PATHS:
