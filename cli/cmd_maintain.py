@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Final, TextIO
 
-from cli.cmd_sessions import is_terminal, open_projections
+from cli.cmd_sessions import is_terminal, open_projections, plural
 from cli.context import Context
 from cli.output import to_json
 from eventlog import LogIssue
@@ -130,7 +130,8 @@ def run_rebuild(args: argparse.Namespace, ctx: Context) -> int:
             return 0
         report = projections.rebuild(bar)
     ctx.err(
-        f"rebuilt {report.sessions} sessions ({report.events} events) in {report.seconds:.1f} s"
+        f"rebuilt {plural(report.sessions, 'session')} ({plural(report.events, 'event')}) "
+        f"in {report.seconds:.1f} s"
     )
     _mention_issues(ctx, report.issues)
     return 0
@@ -138,7 +139,7 @@ def run_rebuild(args: argparse.Namespace, ctx: Context) -> int:
 
 def _mention_issues(ctx: Context, issues: list[LogIssue]) -> None:
     if issues:
-        ctx.err(f"{len(issues)} damaged lines were skipped (see `chatlog fsck`)")
+        ctx.err(f"{plural(len(issues), 'damaged line')} skipped (see `chatlog fsck`)")
 
 
 # ---------------------------------------------------------------------- fsck
@@ -171,21 +172,24 @@ def _print_fsck(report: FsckReport, ctx: Context) -> None:
         ctx.out(f"{issue.describe()} (kept: written by a newer chatlog)")
     for repair in report.repairs:
         ctx.out(
-            f"repaired {repair.session_id}: {repair.lines} damaged lines ({repair.bytes} bytes) "
+            f"repaired {repair.session_id}: {plural(repair.lines, 'damaged line')} "
+            f"({plural(repair.bytes, 'byte')}) "
             f"moved to {repair.quarantine}"
         )
     damaged = report.damaged
-    summary = f"checked {report.sessions_checked} sessions: "
+    summary = f"checked {plural(report.sessions_checked, 'session')}: "
     if not damaged:
         summary += "no damage found"
     else:
-        summary += f"{len(damaged)} damaged lines in {len(report.damaged_sessions)} sessions, " + (
+        where = plural(len(report.damaged_sessions), "session")
+        outcome = (
             "all moved to quarantine"
             if report.clean
             else "not repaired (run `chatlog fsck --repair` to move them to quarantine)"
         )
+        summary += f"{plural(len(damaged), 'damaged line')} in {where}, {outcome}"
     if report.foreign:
-        summary += f"; {len(report.foreign)} lines from a newer chatlog kept"
+        summary += f"; {plural(len(report.foreign), 'line')} from a newer chatlog kept"
     ctx.out(summary)
 
 
@@ -239,11 +243,11 @@ def run_cleanup(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"{'would delete' if report.dry_run else 'deleted'} {path}")
     if report.archived:
         ctx.err(
-            f"{verb} {len(report.archived)} sessions to {archive_dir}, kept {report.kept} "
-            "(`chatlog restore ID` brings one back)"
+            f"{verb} {plural(len(report.archived), 'session')} to {archive_dir}, "
+            f"kept {report.kept} (`chatlog restore ID` brings one back)"
         )
     else:
-        ctx.err(f"nothing to archive: {report.kept} sessions, limit {args.max_sessions}")
+        ctx.err(f"nothing to archive: {plural(report.kept, 'session')}, limit {args.max_sessions}")
     return 0
 
 
@@ -260,6 +264,6 @@ def run_restore(args: argparse.Namespace, ctx: Context) -> int:
             return 0
         sid = resolve_archived(projections.layout, args.session_id)
         meta = projections.restore(sid)
-    details = f" ({meta.message_count} messages)" if meta is not None else ""
+    details = f" ({plural(meta.message_count, 'message')})" if meta is not None else ""
     ctx.out(f"restored {sid}{details}")
     return 0

@@ -44,6 +44,11 @@ def open_projections(ctx: Context) -> Iterator[Projections]:
         yield projections
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -215,8 +220,8 @@ def format_session(snap: SessionSnapshot, color: bool) -> str:
     lines = [
         f"{bold}{meta.title or UNTITLED}{reset}",
         f"{dim}{meta.session_id} · created {local_time(meta.created_at)} · "
-        f"updated {local_time(meta.updated_at)} · {meta.message_count} messages · "
-        f"{meta.total_tokens} tokens"
+        f"updated {local_time(meta.updated_at)} · {plural(meta.message_count, 'message')} · "
+        f"{plural(meta.total_tokens, 'token')}"
         + (f" · tags: {', '.join(meta.tags)}" if meta.tags else "")
         + reset,
     ]
@@ -224,7 +229,7 @@ def format_session(snap: SessionSnapshot, color: bool) -> str:
         lines.append(f"{dim}(the last {shown} of {meta.message_count} messages){reset}")
     for message in snap.messages:
         heading = ROLE_HEADINGS.get(message.role, message.role.title())
-        tokens = f" · {message.token_count} tokens" if message.token_count else ""
+        tokens = f" · {plural(message.token_count, 'token')}" if message.token_count else ""
         lines += [
             "",
             f"{bold}{heading}{reset} {dim}[{local_time(message.timestamp)}]{tokens}{reset}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Collection
 from types import TracebackType
 
 from eventlog import EventLog, SessionNotFoundError, validate_session_id
@@ -39,11 +40,14 @@ class Projections:
 
     # ------------------------------------------------------------------ upkeep
 
-    def catch_up(self, progress: Progress | None = None) -> CatchUpReport:
+    def catch_up(
+        self, progress: Progress | None = None, *, sessions: Collection[str] | None = None
+    ) -> CatchUpReport:
         """Fold every log's new events into every projection (notices new and deleted
-        logs too); cheap when nothing changed."""
+        logs too); cheap when nothing changed. ``sessions`` limits the work to those ids
+        (a file watcher knows which logs changed)."""
         with self._mutex:
-            return self._engine.catch_up(progress)
+            return self._engine.catch_up(progress, only=sessions)
 
     def rebuild(self, progress: Progress | None = None) -> RebuildReport:
         """Drop every projection and replay every log."""
@@ -120,7 +124,7 @@ class Projections:
                 pass
             found = retention.remove_traces(self.layout, session_id) or found
             known = session_id in self._engine.checkpoints()
-            self._engine.catch_up(only=session_id)
+            self._engine.catch_up(only=(session_id,))
             if not (found or known):
                 raise SessionNotFoundError(f"no session {session_id}")
             self._engine.search.scrub()
@@ -157,7 +161,7 @@ class Projections:
         """Bring an archived session back; its metadata (None if it has no usable event)."""
         with self._mutex:
             retention.restore_session(self.layout, session_id)
-            self._engine.catch_up(only=session_id)
+            self._engine.catch_up(only=(session_id,))
             found = self._engine.read_snapshot(session_id)
             return found.metadata if found is not None else None
 
@@ -196,13 +200,13 @@ class Projections:
         if session_id is not None:
             validate_session_id(session_id)
         if self._engine.is_stale(session_id):
-            self._engine.catch_up(only=session_id)
+            self._engine.catch_up(only=None if session_id is None else (session_id,))
 
     def _refold(self, session_id: str) -> bool:
         """Fold a session again when its log exists but its snapshot does not."""
         if not os.path.exists(self.layout.log_path(session_id)):
             return False
-        self._engine.catch_up(only=session_id, refold=frozenset({session_id}))
+        self._engine.catch_up(only=(session_id,), refold=frozenset({session_id}))
         return True
 
     def _not_found(self, session_id: str) -> SessionNotFoundError:

@@ -54,6 +54,9 @@ class Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     def stamp(self) -> LogStamp:
         return LogStamp(self.size, self.ino, self.mtime_ns)
 
+    def matches(self, stamp: LogStamp) -> bool:
+        return stamp.size == self.size and stamp.mtime_ns == self.mtime_ns and stamp.ino == self.ino
+
     @property
     def cursor(self) -> Cursor:
         return Cursor(self.offset, self.line, self.seq)

@@ -15,6 +15,7 @@ Order: ``updated_at`` newest first (compared as instants, not strings), then ses
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -40,6 +41,7 @@ def apply(state: IndexState, session_id: str, meta: SessionMeta | None) -> dict[
     return new
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _instant(ts: str) -> datetime:
     try:
         return parse_timestamp(ts)
@@ -53,7 +55,12 @@ def ordered(metas: Iterable[SessionMeta]) -> list[SessionMeta]:
 
 
 def encode(state: IndexState) -> bytes:
-    lines = [_encoder.encode(meta) for meta in ordered(state.values())]
+    return encode_ordered(ordered(state.values()))
+
+
+def encode_ordered(metas: list[SessionMeta]) -> bytes:
+    """The file for sessions already in index order (see :func:`ordered`)."""
+    lines = [_encoder.encode(meta) for meta in metas]
     return b"[\n" + b",\n".join(lines) + (b"\n]\n" if lines else b"]\n")
 
 

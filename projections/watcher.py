@@ -7,8 +7,9 @@ changes (watchfiles) instead of by a read.
   of the sessions whose projections changed.
 
 Readers never depend on a watcher for correctness (they catch up first); it only makes
-their catch-up a no-op. Every wake-up, including the periodic tick, runs a full catch-up,
-so a dropped filesystem notification delays an update by at most one tick.
+their catch-up a no-op. A change notification catches up the sessions it names; the
+periodic tick runs a full catch-up, so a dropped notification (inotify queues overflow)
+delays an update by at most one tick.
 """
 
 from __future__ import annotations
@@ -38,20 +39,23 @@ def follow(
 
     ``on_report`` gets each catch-up that changed something; a failing catch-up is logged
     and retried at the next change or tick (the watcher outlives a full disk)."""
-    _catch_up_once(projections, on_report)
+    _catch_up_once(projections, on_report, None)
     if ready is not None:
         ready.set()
-    for _changed in iter_changes(projections.layout, stop, tick_ms):
+    for changed in iter_changes(projections.layout, stop, tick_ms):
         if stop.is_set():
             break
-        _catch_up_once(projections, on_report)
+        # Named logs only (no listing of the whole events dir); every tick does it all.
+        _catch_up_once(projections, on_report, changed or None)
 
 
 def _catch_up_once(
-    projections: Projections, on_report: Callable[[CatchUpReport], None] | None
+    projections: Projections,
+    on_report: Callable[[CatchUpReport], None] | None,
+    sessions: set[str] | None,
 ) -> None:
     try:
-        report = projections.catch_up()
+        report = projections.catch_up(sessions=sessions)
     except ChatlogError as exc:
         logger.warning("catch-up failed (retrying on the next change): %s", exc)
         return

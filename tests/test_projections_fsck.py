@@ -56,8 +56,8 @@ def test_fsck_lists_each_damaged_line_and_exits_1(damaged: tuple[str, Path, byte
         "(kept: written by a newer chatlog)"
     )
     assert lines[-1] == (
-        "checked 2 sessions: 3 damaged lines in 1 sessions, not repaired (run `chatlog fsck "
-        "--repair` to move them to quarantine); 1 lines from a newer chatlog kept"
+        "checked 2 sessions: 3 damaged lines in 1 session, not repaired (run `chatlog fsck "
+        "--repair` to move them to quarantine); 1 line from a newer chatlog kept"
     )
     assert path.read_bytes() == before
 
@@ -71,7 +71,7 @@ def test_fsck_repair_quarantines_damaged_lines_and_keeps_the_rest(
     assert result.returncode == 0, result.stderr
     assert f"repaired {sid}: 3 damaged lines" in result.stdout
     assert result.stdout.splitlines()[-1].startswith(
-        "checked 2 sessions: 3 damaged lines in 1 sessions, all moved to quarantine"
+        "checked 2 sessions: 3 damaged lines in 1 session, all moved to quarantine"
     )
 
     (moved,) = (home / "quarantine").glob(f"{sid}.*.damaged")
@@ -125,7 +125,7 @@ def test_a_healthy_home_passes(log: EventLog) -> None:
     sid = log.create_session()
     log.append(sid, "user", "hi")
     result = run_chatlog("fsck")
-    assert (result.returncode, result.stdout) == (0, "checked 1 sessions: no damage found\n")
+    assert (result.returncode, result.stdout) == (0, "checked 1 session: no damage found\n")
 
 
 def test_repair_loses_no_append_made_while_it_runs(

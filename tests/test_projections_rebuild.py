@@ -235,7 +235,7 @@ def test_rebuild_verify_reports_a_tampered_snapshot_and_rebuild_repairs_it(home:
 
     rebuilt = run_chatlog("rebuild")
     assert rebuilt.returncode == 0
-    assert "rebuilt 1 sessions (2 events)" in rebuilt.stderr
+    assert "rebuilt 1 session (2 events)" in rebuilt.stderr
     assert "original" in snapshot.read_text()
     assert run_chatlog("rebuild", "--verify").returncode == 0
 

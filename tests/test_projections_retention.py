@@ -59,7 +59,7 @@ def test_restore_brings_a_session_back_byte_for_byte(home: Path, log: EventLog) 
     assert [a["session_id"] for a in json.loads(archived.stdout)] == [sids[0]]
     result = run_chatlog("restore", sids[0].rsplit("_", 1)[1])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"restored {sids[0]} (1 messages)"
+    assert result.stdout.strip() == f"restored {sids[0]} (1 message)"
 
     assert log.layout.log_path(sids[0]).read_bytes() == original
     assert log.layout.log_path(sids[0]).stat().st_mode & 0o777 == 0o600
