@@ -21,7 +21,7 @@ import contextlib
 import itertools
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -335,7 +335,9 @@ class AsyncRpcClient:
         await self._send(frame)
         return _batch_outcomes(ids, await future)
 
-    async def events(self, session_id: str, from_seq: int | None = None) -> AsyncIterator[Any]:
+    async def events(
+        self, session_id: str, from_seq: int | None = None
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Subscribe and yield the session's events until it is deleted. Only for a
         client that reads nothing else from ``notifications``."""
         params: dict[str, Any] = {"session_id": session_id}

@@ -8,6 +8,7 @@ view), and other connections to the server.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from itertools import islice
@@ -16,7 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from cli.rpc_client import RpcClient
+from cli.rpc_client import AsyncRpcClient, RpcClient
 from cli.server.errors import RpcError
 from eventlog import EventLog
 from tests.conftest import run_chatlog
@@ -197,7 +198,7 @@ def test_subscribing_twice_to_a_session_on_one_connection_is_refused(
     client.subscribe(session_id)
     with pytest.raises(RpcError) as caught:
         client.subscribe(session_id)
-    assert caught.value.code == -32007
+    assert caught.value.code == -32006
     assert caught.value.data == {"session_id": session_id}
 
 
@@ -226,3 +227,23 @@ def test_a_deleted_session_ends_its_subscription_with_session_deleted(
         other.call("session.delete", {"session_id": session_id})
     assert list(events) == []  # the stream ends
     assert client.subscribe(log.create_session()).last_seq == 1  # the connection lives on
+
+
+def test_the_asyncio_client_streams_events_and_its_notifications_are_executed(
+    server: ServerProcess, log: EventLog
+) -> None:
+    session_id = log.create_session(title="async")
+
+    async def main() -> list[dict[str, Any]]:
+        async with await AsyncRpcClient.connect(server.socket_path) as client:
+            events = client.events(session_id, from_seq=1)
+            created = await anext(events)
+            params = {"session_id": session_id, "role": "user", "content": "by notification"}
+            await client.notify("session.append", params)
+            appended = await anext(events)
+            await events.aclose()
+            return [created, appended]
+
+    created, appended = asyncio.run(main())
+    assert (created["seq"], created["type"], created["title"]) == (1, "session_created", "async")
+    assert (appended["seq"], appended["content"]) == (2, "by notification")

@@ -18,7 +18,6 @@ from eventlog import (
     InvalidArgumentError,
     InvalidSessionIdError,
     SeqConflictError,
-    SessionExistsError,
     SessionNotFoundError,
     StorageError,
 )
@@ -34,8 +33,7 @@ INVALID_SESSION_ID: Final = -32002
 SEQ_CONFLICT: Final = -32003
 PAYLOAD_TOO_LARGE: Final = -32004
 STORAGE_ERROR: Final = -32005
-SESSION_EXISTS: Final = -32006
-ALREADY_SUBSCRIBED: Final = -32007
+ALREADY_SUBSCRIBED: Final = -32006
 
 
 class RpcError(Exception):
@@ -66,7 +64,6 @@ APPLICATION_ERRORS: Final[tuple[tuple[type[ChatlogError], int, DataBuilder | Non
     (AmbiguousSessionIdError, SESSION_NOT_FOUND, None),
     (InvalidSessionIdError, INVALID_SESSION_ID, None),
     (SeqConflictError, SEQ_CONFLICT, _seq_conflict_data),
-    (SessionExistsError, SESSION_EXISTS, None),
     (InvalidArgumentError, INVALID_PARAMS, None),
     (StorageError, STORAGE_ERROR, None),
 )
