@@ -24,7 +24,6 @@ from eventlog import EventLog
 
 class Server:
     def __init__(self, log: EventLog, config: ServerConfig) -> None:
-        self._log = log
         self._config = config
         self._storage = Storage(log, config.io_threads)
         self._hub = ChangeHub(log.layout)
