@@ -55,16 +55,16 @@ MODES: dict[str, Suite] = {
             seed_samples={1: 400, 1000: 150, 10_000: 30, 100_000: 6},
         ),
         load=load.LoadConfig(
-            lengths=(1000, 10_000, 100_000), samples={1000: 150, 10_000: 30, 100_000: 6}
+            lengths=(1000, 10_000, 100_000), samples={1000: 120, 10_000: 25, 100_000: 5}
         ),
         catchup=catchup.CatchUpConfig(
             lengths=(1, 1000, 10_000, 100_000), samples={1: 60, 1000: 40, 10_000: 15, 100_000: 4}
         ),
         list=listing.ListConfig(
-            sessions=10_000, messages_per_session=4, samples=200, cli_samples=15
+            sessions=10_000, messages_per_session=4, samples=100, cli_samples=12
         ),
         rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=1),
-        search=search.SearchConfig(sessions=100, messages_per_session=1000, samples=100),
+        search=search.SearchConfig(sessions=100, messages_per_session=1000, samples=60),
         watcher=watcher.WatcherConfig(
             sessions=200, samples=60, long_messages=10_000, long_samples=15
         ),

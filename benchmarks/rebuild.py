@@ -68,7 +68,7 @@ def run(cfg: RebuildConfig, work: Path, progress: Progress) -> Json:
     proj = open_projections(log)
 
     def rebuild() -> object:
-        return proj.rebuild()
+        return proj.rebuild(progress=lambda done, total: progress.tick("rebuild", done, total))
 
     def scan_logs() -> int:
         return sum(len(log.scan(sid).entries) for sid in sids)
