@@ -16,7 +16,9 @@ In-process, interleaved, on a home whose projections are up to date:
   its ``index.json`` (``indent=2``) as a fresh process does.
 
 End to end, interleaved: the command ``chatlog list --json`` against bare interpreter
-start-up (``python -c pass``) and start-up plus importing the CLI.
+start-up (``python -c pass``) and start-up plus importing the CLI. Bytecode is cached (in
+the work directory, whatever ``PYTHONDONTWRITEBYTECODE`` says), as for an installed
+package; the warm-up run fills the cache.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from benchmarks.projection_api import (
     Unavailable,
     chatlog_command,
     open_projections,
+    subprocess_env,
 )
 from eventlog import EventLog
 
@@ -142,7 +145,7 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
     finally:
         proj.close()
 
-    env = dict(os.environ, CHATLOG_HOME=str(home))
+    env = subprocess_env(work, CHATLOG_HOME=str(home))
     cli = [*chatlog_command(), "--home", str(home), "list", "--json"]
 
     def run_cli() -> None:
@@ -158,13 +161,13 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
         Variant("cli_list_json", run_cli, cfg.cli_samples, warmup=1),
         Variant(
             "python_startup",
-            lambda: subprocess.run([py, "-c", "pass"], check=True),
+            lambda: subprocess.run([py, "-c", "pass"], env=env, check=True),
             cfg.cli_samples,
             warmup=1,
         ),
         Variant(
             "python_import_cli",
-            lambda: subprocess.run([py, "-c", "import cli.main"], check=True),
+            lambda: subprocess.run([py, "-c", "import cli.main"], env=env, check=True),
             cfg.cli_samples,
             warmup=1,
         ),

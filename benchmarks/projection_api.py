@@ -4,6 +4,7 @@ reason, and the rest of the suite still runs."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +35,14 @@ def open_projections(log: EventLog) -> ProjectionsLike:
     if factory is None:
         raise Unavailable("projections.Projections does not exist yet")
     return cast(ProjectionsLike, factory(log))
+
+
+def subprocess_env(work: Path, **extra: str) -> dict[str, str]:
+    """The environment for timed child processes: bytecode cached under ``work`` (as an
+    installed package has it compiled), never in the source tree."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(work / "pycache"), **extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def chatlog_command() -> list[str]:

@@ -30,7 +30,12 @@ from benchmarks.harness import (
     session_id_for,
     summarize_ns,
 )
-from benchmarks.projection_api import Unavailable, chatlog_command, open_projections
+from benchmarks.projection_api import (
+    Unavailable,
+    chatlog_command,
+    open_projections,
+    subprocess_env,
+)
 from eventlog import EventLog
 
 
@@ -114,7 +119,7 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=dict(os.environ, CHATLOG_HOME=str(home)),
+        env=subprocess_env(work, CHATLOG_HOME=str(home)),
     )
     lags: dict[str, list[int]] = {"short": [], "long": []}
     timeouts = {"short": 0, "long": 0}
