@@ -503,6 +503,15 @@ def render_markdown(results: Json, chart: str | None = None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _chart_footer(results: Json) -> str:
+    m = results.get("machine", {})
+    fs = m.get("filesystem", {})
+    return (
+        f"{m.get('nproc')} × {m.get('cpu_model')}, {fs.get('type')}, Python {m.get('python')}, "
+        f"{results.get('mode')} run of {str(results.get('started_at', ''))[:10]}"
+    )
+
+
 def _machine_line(results: Json) -> str:
     m = results.get("machine", {})
     fs = m.get("filesystem", {})
@@ -558,7 +567,7 @@ def _panel(
     xs_lo, xs_hi = math.log10(max(lengths[0], 1)), math.log10(max(lengths[-1], 10))
     if xs_hi <= xs_lo:
         xs_hi = xs_lo + 1
-    left, right, top, bottom = x0 + 64, x0 + width - 12, y0 + 30, y0 + height - 44
+    left, right, top, bottom = x0 + 64, x0 + width - 24, y0 + 30, y0 + height - 44
 
     def px(length: int) -> float:
         return left + (math.log10(max(length, 1)) - xs_lo) / (xs_hi - xs_lo) * (right - left)
@@ -583,7 +592,7 @@ def _panel(
         )
         out.append(
             f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
-            f"{html.escape(_fmt_ms(decade))}</text>"
+            f"{html.escape(_decade_label(decade))}</text>"
         )
         decade *= 10
     for length in lengths:
@@ -616,6 +625,34 @@ def _panel(
     return out
 
 
+def _decade_label(ms: float) -> str:
+    """1 µs, 10 µs, ..., 1 ms, ..., 1 s, 10 s for a power of ten in milliseconds."""
+    exponent = round(math.log10(ms))
+    for unit, shift in (("s", 3), ("ms", 0), ("µs", -3), ("ns", -6)):
+        if exponent >= shift:
+            return f"{10 ** (exponent - shift)} {unit}"
+    return f"{ms:g} ms"
+
+
+CHART_LABELS = {
+    "chatlog_always": "chatlog, fsync=always",
+    "chatlog_interval": "chatlog, fsync=interval",
+    "chatlog_never": "chatlog, fsync=never",
+    "floor_write": "floor: os.write",
+    "floor_write_fdatasync": "floor: os.write + fdatasync",
+    "sqlite_full": "SQLite WAL, synchronous=FULL",
+    "sqlite_normal": "SQLite WAL, synchronous=NORMAL",
+    "seed_save": "seed: rewrite session + index",
+    "chatlog_read": "chatlog EventLog.read",
+    "snapshot_json_load": "chatlog snapshot, json.load",
+    "seed_json_load": "seed file, json.load",
+    "seed_load_session": "seed load_session",
+    "floor": "floor: raw msgspec decode",
+    "catch_up": "catch_up() after one append",
+    "scan_new": "floor: scan of the new line",
+}
+
+
 def _legend(
     entries: list[tuple[str, str]], x0: float, y0: float, width: float, columns: int
 ) -> list[str]:
@@ -641,7 +678,7 @@ def _lines(section: Json, keys: Iterable[str]) -> list[Line]:
     return [
         (
             k,
-            section["labels"][k],
+            CHART_LABELS.get(k, section["labels"][k]),
             [_get(section, "series", k, str(n), "p50") for n in lengths],
             [_get(section, "series", k, str(n), "p99") for n in lengths],
         )
@@ -668,7 +705,7 @@ def render_svg(results: Json) -> str:
         lines.append(
             (
                 "floor",
-                "floor: raw msgspec decode of the log",
+                CHART_LABELS["floor"],
                 [f.get("p50") for f in floors],
                 [f.get("p99") for f in floors],
             )
@@ -693,7 +730,7 @@ def render_svg(results: Json) -> str:
     height = panel_h + 30 + legend_rows * 16 + 20
     foot = (
         f'<text x="{width / 2:.0f}" y="{height - 8:.0f}" text-anchor="middle" font-size="11" '
-        f'fill="#555">solid: p50, dashed: p99. {html.escape(_machine_line(results)[:170])}</text>'
+        f'fill="#555">solid: p50, dashed: p99 — {html.escape(_chart_footer(results))}</text>'
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
