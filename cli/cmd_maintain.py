@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import threading
 import time
@@ -203,6 +204,8 @@ def run_watch(args: argparse.Namespace, ctx: Context) -> int:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    # watchfiles reports Ctrl-C as a warning; for `watch` it is the normal way to stop.
+    logging.getLogger("watchfiles.main").setLevel(logging.ERROR)
 
     def on_report(report: CatchUpReport) -> None:
         stamp = time.strftime("%H:%M:%S")

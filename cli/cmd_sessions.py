@@ -177,16 +177,17 @@ def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
     ]
     header = ("ID", "CREATED", "MSGS", "TOKENS", "TITLE")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    width = shutil.get_terminal_size().columns if is_terminal(stream) else 0
+    # On a terminal the title column is cut to fit the screen (never below 12 characters).
+    room = shutil.get_terminal_size().columns - sum(widths) - 8 if is_terminal(stream) else 0
+    room = max(room, 12) if is_terminal(stream) else 0
     color = use_color(stream)
     lines = []
     for n, row in enumerate([header, *rows]):
+        title = row[4] if not room or len(row[4]) <= room else row[4][: room - 1] + "…"
         line = (
             f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  "
-            f"{row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]}"
+            f"{row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {title}"
         )
-        if width and len(line) > width:
-            line = line[: width - 1] + "…"
         lines.append(f"{BOLD}{line}{RESET}" if color and n == 0 else line)
     return "\n".join(lines)
 
