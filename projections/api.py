@@ -72,7 +72,14 @@ class Projections:
             return metas
 
     def session_meta(self, session_id: str) -> SessionMeta:
-        return self.snapshot(session_id).metadata
+        with self._mutex:
+            self._fresh(session_id)
+            found = self._engine.read_metadata(session_id)
+            if found is None and self._refold(session_id):
+                found = self._engine.read_metadata(session_id)
+            if found is None:
+                raise self._not_found(session_id)
+            return found
 
     def snapshot(self, session_id: str) -> SessionSnapshot:
         with self._mutex:

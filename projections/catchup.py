@@ -181,6 +181,20 @@ class Engine:
         except (FileNotFoundError, msgspec.DecodeError):
             return None
 
+    def read_metadata(self, session_id: str) -> SessionMeta | None:
+        """A snapshot's metadata, read from the head of its file (a session with 100,000
+        messages is not decoded to answer how many it has)."""
+        try:
+            with open(self.target.snapshot_path(session_id), "rb") as file:
+                head = file.read(snapshot.METADATA_HEAD_BYTES)
+        except FileNotFoundError:
+            return None
+        meta = snapshot.decode_metadata(head)
+        if meta is None:
+            found = self.read_snapshot(session_id)
+            meta = found.metadata if found is not None else None
+        return meta
+
     # ------------------------------------------------------------------ catching up
 
     def catch_up(

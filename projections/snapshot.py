@@ -21,6 +21,13 @@ from projections.records import SessionMeta, SessionSnapshot, SnapshotMessage
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(SessionSnapshot)
+# Where the metadata object ends in an encoded snapshot (the layout is ours, fixed).
+_METADATA_END = b'\n  },\n  "messages": '
+METADATA_HEAD_BYTES = 64 * 1024
+
+
+class _MetadataOnly(msgspec.Struct, frozen=True):
+    metadata: SessionMeta
 
 
 def fold(
@@ -98,3 +105,15 @@ def encode(snapshot: SessionSnapshot) -> bytes:
 def decode(data: bytes) -> SessionSnapshot:
     """Raises msgspec.DecodeError for a file that is not a snapshot."""
     return _decoder.decode(data)
+
+
+def decode_metadata(head: bytes) -> SessionMeta | None:
+    """The metadata from the first bytes of an encoded snapshot, without decoding its
+    messages; None when ``head`` does not reach the end of the metadata."""
+    end = head.find(_METADATA_END)
+    if end < 0:
+        return None
+    try:
+        return msgspec.json.decode(head[:end] + b"\n  }\n}", type=_MetadataOnly).metadata
+    except msgspec.DecodeError:
+        return None

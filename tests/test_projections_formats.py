@@ -299,3 +299,23 @@ def test_an_empty_home_lists_no_sessions(projections: Projections, home: Path) -
 def test_markdown_renders_from_a_snapshot_alone(log: EventLog, projections: Projections) -> None:
     sid = make_golden_session(log)
     assert render(projections.snapshot(sid)) == projections.markdown(sid)
+
+
+class TestMetadataReads:
+    def test_session_meta_equals_the_snapshots_metadata(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        sid = make_golden_session(log)
+        log.set_title(sid, 'A title with "quotes",\n  },\n  "messages": [ inside')
+        assert projections.session_meta(sid) == projections.snapshot(sid).metadata
+
+    def test_metadata_larger_than_the_read_head_falls_back_to_a_full_read(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        sid = log.create_session(tags=[f"tag-{i:04d}-" + "x" * 90 for i in range(800)])
+        log.append(sid, "user", "hello")
+        snapshot_file = log.layout.snapshot_path(sid)
+        projections.catch_up()
+        assert snapshot_file.stat().st_size > snapshot_projection.METADATA_HEAD_BYTES
+        meta = projections.session_meta(sid)
+        assert len(meta.tags) == 800 and meta == projections.snapshot(sid).metadata
