@@ -23,7 +23,7 @@ from projections.records import (
     SessionMeta,
     SessionSnapshot,
 )
-from projections.verify import verify
+from projections.verify import remove_stale_asides, verify
 
 
 class Projections:
@@ -130,6 +130,7 @@ class Projections:
             except SessionNotFoundError:
                 pass
             found = retention.remove_traces(self.layout, session_id) or found
+            remove_stale_asides(self.layout)  # a killed `rebuild --verify` left copies
             known = session_id in self._engine.checkpoints()
             self._engine.catch_up(only=(session_id,))
             if not (found or known):

@@ -11,13 +11,16 @@ from pathlib import Path
 from eventlog import HomeLayout
 from projections.catchup import Engine, Progress
 
+ASIDE_PREFIX = ".verify-"
+
 
 def verify(live: Engine, progress: Progress | None = None) -> list[str]:
     """Differences between the live projections and a rebuild (empty when identical)."""
     with live.lock.hold():
+        remove_stale_asides(live.target)
         live.catch_up()
         bounds = {sid: cp.offset for sid, cp in live.checkpoints().items()}
-        aside_root = Path(tempfile.mkdtemp(prefix=".verify-", dir=live.target.root))
+        aside_root = Path(tempfile.mkdtemp(prefix=ASIDE_PREFIX, dir=live.target.root))
         aside = Engine(live.source, HomeLayout(aside_root), durable=False, bounds=bounds)
         try:
             aside.rebuild(progress)
@@ -25,6 +28,13 @@ def verify(live: Engine, progress: Progress | None = None) -> list[str]:
         finally:
             aside.close()
             shutil.rmtree(aside_root, ignore_errors=True)
+
+
+def remove_stale_asides(layout: HomeLayout) -> None:
+    """Remove rebuilds left aside by a killed ``verify`` (call under the projection lock:
+    then no verify is running, and none of these is in use)."""
+    for path in layout.root.glob(f"{ASIDE_PREFIX}*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def compare(live: Engine, rebuilt: Engine) -> list[str]:

@@ -82,3 +82,15 @@ def test_deleting_an_unknown_session_is_exit_code_3(home: Path) -> None:
     result = run_chatlog("delete", "2020-01-01_000000")
     assert result.returncode == 3
     assert result.stderr.startswith("chatlog: error: no session")
+
+
+def test_delete_also_removes_copies_left_by_a_killed_verify(home: Path, log: EventLog) -> None:
+    secret = log.create_session(title=SECRET_TITLE)
+    log.append(secret, "user", SECRET_PHRASE)
+    with Projections(log) as projections:
+        projections.catch_up()
+        stale = home / ".verify-leftover" / "sessions"
+        stale.mkdir(parents=True)
+        (stale / f"{secret}.json").write_bytes(log.layout.snapshot_path(secret).read_bytes())
+        projections.delete_session(secret)
+    assert files_containing(home, SECRET_PHRASE, SECRET_TITLE) == []
