@@ -86,7 +86,7 @@ def damaged_logs(draw: st.DrawFn) -> bytes:
         if not lines:
             break
         i = draw(st.integers(0, len(lines) - 1))
-        if action == "flip":
+        if action == "flip" and lines[i]:  # a "cut" may have emptied the line
             damaged = bytearray(lines[i])
             pos = draw(st.integers(0, len(damaged) - 1))
             damaged[pos] ^= 1 << draw(st.integers(0, 7))
