@@ -51,7 +51,7 @@ MODES: dict[str, Suite] = {
         append=append.AppendConfig(
             lengths=(1, 1000, 10_000, 100_000),
             samples_fast=2000,
-            samples_sync=400,
+            samples_sync=1000,
             seed_samples={1: 400, 1000: 150, 10_000: 30, 100_000: 6},
         ),
         load=load.LoadConfig(
