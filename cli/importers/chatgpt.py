@@ -14,12 +14,11 @@ from typing import Any
 
 import msgspec
 
-from cli.importers.jsonfile import conversation_list, convert_each, decode_document
+from cli.importers.jsonfile import parse_conversations
 from cli.importers.records import (
     ImportedConversation,
     ImportedMessage,
     Parsed,
-    Problem,
     Skipped,
     as_role,
 )
@@ -184,18 +183,13 @@ def _conversation(
 
 def parse_export(data: bytes, path: str) -> Parsed:
     """A whole ``conversations.json``: every conversation's active branch."""
-    items = conversation_list(decode_document(data, path), path)
-    conversations: list[ImportedConversation] = []
-    skipped: list[Skipped] = []
-    problems: list[Problem] = []
-    for number, conversation, problem in convert_each(
-        items, _Conversation, path, required="mapping", source="ChatGPT"
-    ):
-        if problem is not None or conversation is None:
-            problems += [problem] if problem else []
-            continue
-        if not (conversation.id or conversation.conversation_id):
-            problems.append(Problem(f"{path}: conversation #{number}", "skipped: it has no id"))
-            continue
-        conversations.append(_conversation(conversation, path, skipped))
-    return Parsed(tuple(conversations), tuple(skipped), tuple(problems))
+    return parse_conversations(
+        data,
+        path,
+        _Conversation,
+        required="mapping",
+        source="ChatGPT",
+        ident=lambda conversation: conversation.id or conversation.conversation_id,
+        ident_name="id",
+        convert=_conversation,
+    )

@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 
 from cli.importers.blocks import TextPart, ToolResult, split_blocks
-from cli.importers.jsonfile import conversation_list, convert_each, decode_document
-from cli.importers.records import ImportedConversation, ImportedMessage, Parsed, Problem, Skipped
+from cli.importers.jsonfile import parse_conversations
+from cli.importers.records import ImportedConversation, ImportedMessage, Parsed, Skipped
 from cli.importers.timestamps import from_iso, now_iso
 
 SOURCE = "claude-ai"
@@ -167,18 +167,13 @@ def _conversation(
 
 def parse_export(data: bytes, path: str) -> Parsed:
     """A whole Claude.ai ``conversations.json``."""
-    items = conversation_list(decode_document(data, path), path)
-    conversations: list[ImportedConversation] = []
-    skipped: list[Skipped] = []
-    problems: list[Problem] = []
-    for number, conversation, problem in convert_each(
-        items, _Conversation, path, required="chat_messages", source="Claude.ai"
-    ):
-        if problem is not None or conversation is None:
-            problems += [problem] if problem else []
-            continue
-        if not conversation.uuid:
-            problems.append(Problem(f"{path}: conversation #{number}", "skipped: it has no uuid"))
-            continue
-        conversations.append(_conversation(conversation, path, skipped))
-    return Parsed(tuple(conversations), tuple(skipped), tuple(problems))
+    return parse_conversations(
+        data,
+        path,
+        _Conversation,
+        required="chat_messages",
+        source="Claude.ai",
+        ident=lambda conversation: conversation.uuid,
+        ident_name="uuid",
+        convert=_conversation,
+    )

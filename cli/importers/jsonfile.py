@@ -8,12 +8,19 @@ document that does not have the expected shape is reported on its own and skippe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import msgspec
 
-from cli.importers.records import ImportFormatError, Problem, decode_error_position
+from cli.importers.records import (
+    ImportedConversation,
+    ImportFormatError,
+    Parsed,
+    Problem,
+    Skipped,
+    decode_error_position,
+)
 
 T = TypeVar("T")
 
@@ -56,3 +63,35 @@ def convert_each(
             yield number, msgspec.convert(item, kind), None
         except msgspec.ValidationError as exc:
             yield number, None, Problem(where, f"skipped: {exc}")
+
+
+def parse_conversations(
+    data: bytes,
+    path: str,
+    kind: type[T],
+    *,
+    required: str,
+    source: str,
+    ident: Callable[[T], str | None],
+    ident_name: str,
+    convert: Callable[[T, str, list[Skipped]], ImportedConversation],
+) -> Parsed:
+    """A whole export: decode it, shape each conversation as ``kind`` and ``convert`` it;
+    conversations without an ``ident`` (named ``ident_name`` in the report) are skipped."""
+    items = conversation_list(decode_document(data, path), path)
+    conversations: list[ImportedConversation] = []
+    skipped: list[Skipped] = []
+    problems: list[Problem] = []
+    for number, conversation, problem in convert_each(
+        items, kind, path, required=required, source=source
+    ):
+        if problem is not None or conversation is None:
+            problems += [problem] if problem else []
+            continue
+        if not ident(conversation):
+            problems.append(
+                Problem(f"{path}: conversation #{number}", f"skipped: it has no {ident_name}")
+            )
+            continue
+        conversations.append(convert(conversation, path, skipped))
+    return Parsed(tuple(conversations), tuple(skipped), tuple(problems))
