@@ -96,7 +96,7 @@ class Engine:
     def is_stale(self, only: str | None = None) -> bool:
         """Whether a catch-up would change anything (no lock, no log is read): a stat of
         every log (or of ``only``'s) compared with the checkpoints."""
-        if pending_path(self.target).exists():
+        if pending_path(self.target).exists() or not self.search.exists():
             return True
         loaded = self._cached_checkpoints()
         if loaded is None:
@@ -222,11 +222,13 @@ class Engine:
     def _catch_up_locked(
         self, progress: Progress | None, only: Collection[str] | None, refold: frozenset[str]
     ) -> CatchUpReport:
+        self.search.refresh()
         saved = checkpoints.load(self.target.checkpoints_file)
         pending = checkpoints.load_pending(pending_path(self.target))
         state = self._load_index_state() if saved is not None else None
-        reset = saved is None or pending is None or state is None
-        if saved is None or pending is None or state is None:
+        # Any projection file missing or unreadable: trust none of them, rebuild all.
+        reset = saved is None or pending is None or state is None or not self.search.exists()
+        if reset or saved is None or pending is None or state is None:
             self._reset_locked()
             saved, pending, state, only = {}, set(), {}, None
         logs = self._list_logs(only)

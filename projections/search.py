@@ -94,6 +94,7 @@ class SearchIndex:
         self.path = path
         self.durable = durable
         self._db: sqlite3.Connection | None = None
+        self._ino = 0
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -101,11 +102,27 @@ class SearchIndex:
             self._db = self._open()
         return self._db
 
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def refresh(self) -> None:
+        """Reopen if the file was removed or replaced since it was opened (a connection
+        would go on using the old, unlinked file)."""
+        if self._db is None:
+            return
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = 0
+        if current != self._ino:
+            self.close()
+
     def _open(self) -> sqlite3.Connection:
         try:
             # Created 0600 before SQLite opens it; SQLite gives -wal/-shm the same mode.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
             os.fchmod(fd, FILE_MODE)
+            self._ino = os.fstat(fd).st_ino
             os.close(fd)
             db = sqlite3.connect(
                 self.path,
@@ -189,6 +206,7 @@ class SearchIndex:
         expression = match_expression(query)
         if limit <= 0:
             return []
+        self.refresh()
         try:
             rows = self.db.execute(
                 "SELECT m.session_id, s.title, m.seq, m.role, m.ts,"

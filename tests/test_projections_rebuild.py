@@ -264,3 +264,16 @@ def test_concurrent_readers_in_several_processes_converge_on_the_rebuild(home: P
     with EventLog(home) as log, Projections(log) as projections:
         assert sum(meta.message_count for meta in projections.list_sessions()) == 150
         assert projections.verify() == []
+
+
+def test_a_search_index_removed_by_hand_is_rebuilt_by_the_next_reader(
+    log: EventLog, home: Path
+) -> None:
+    sid = log.create_session()
+    log.append(sid, "user", "findable words")
+    with Projections(log) as projections:
+        assert len(projections.search("findable")) == 1
+        for suffix in ("", "-wal", "-shm"):
+            (home / f"search.sqlite3{suffix}").unlink(missing_ok=True)
+        assert [hit.session_id for hit in projections.search("findable")] == [sid]
+        assert projections.verify() == []
