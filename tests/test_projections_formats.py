@@ -4,11 +4,12 @@ and titles taken from the first user message when none is set."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from eventlog import EventLog, Message, SessionCreated, SessionTitled
+from eventlog import AnyEvent, EventLog, Message, SessionCreated, SessionTitled
 from projections import Projections, SessionMeta
 from projections import index as index_projection
 from projections import snapshot as snapshot_projection
@@ -19,7 +20,7 @@ SID = "2025-10-04_152345"
 
 
 @pytest.fixture
-def projections(log: EventLog) -> Projections:
+def projections(log: EventLog) -> Iterator[Projections]:
     with Projections(log, durable=False) as proj:
         yield proj
 
@@ -225,7 +226,7 @@ class TestTitles:
 
     def test_a_set_title_wins_and_clearing_it_shows_the_first_message_again(self) -> None:
         ts = "2025-01-01T00:00:00+00:00"
-        events = [
+        events: list[AnyEvent] = [
             SessionCreated(seq=1, ts=ts, session_id=SID),
             Message(seq=2, ts=ts, role="assistant", content="Hi, how can I help?"),
             Message(seq=3, ts=ts, role="user", content="   "),

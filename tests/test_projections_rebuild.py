@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from eventlog import EventLog
+from eventlog.atomic import write_atomic as real_write_atomic
 from projections import Projections
 from projections import catchup as catchup_module
 from tests.conftest import chatlog_executable, run_chatlog
@@ -39,7 +40,7 @@ class CrashAfter:
 
     def __init__(self, writes: int) -> None:
         self.remaining = writes
-        self.real = catchup_module.write_atomic
+        self.real = real_write_atomic
 
     def __call__(self, path: Path, data: bytes, *, durable: bool = True) -> None:
         if self.remaining == 0:
@@ -51,11 +52,11 @@ class CrashAfter:
 @contextmanager
 def crashing_writes(writes: int) -> Iterator[None]:
     crash = CrashAfter(writes)
-    catchup_module.write_atomic = crash  # type: ignore[assignment]
+    catchup_module.write_atomic = crash  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        catchup_module.write_atomic = crash.real  # type: ignore[assignment]
+        catchup_module.write_atomic = real_write_atomic  # type: ignore[attr-defined]
 
 
 session = st.sampled_from(SESSION_IDS)
