@@ -15,18 +15,16 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TextIO
 
 import msgspec
 
 from cli.context import Context
+from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import local_time, to_json
 from eventlog import InvalidArgumentError, SessionNotFoundError, short_id
-from eventlog.atomic import write_atomic
 from projections import Projections, SearchHit, SessionMeta, SessionSnapshot
 from projections import snapshot as snapshot_projection
-from projections.files import write_exclusive
 from projections.markdown import ROLE_HEADINGS, UNTITLED
 from projections.retention import resolve_archived
 from projections.search import HIGHLIGHT_END, HIGHLIGHT_START
@@ -106,7 +104,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     export = sub.add_parser("export", help="export a session as markdown or JSON")
     export.add_argument("session_id", metavar="ID", help="session id or unique prefix")
-    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="markdown")
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (relative to the current dir)"
     )
@@ -263,27 +261,11 @@ def _page(text: str, ctx: Context) -> int:
 def run_export(args: argparse.Namespace, ctx: Context) -> int:
     sid = ctx.log.resolve(args.session_id)
     with open_projections(ctx) as projections:
-        if args.format == "json":
-            data = projections.snapshot_json(sid)
-        else:
-            data = projections.markdown(sid).encode()
+        data = render_export(projections, sid, args.format)
     if args.output is None or args.output == "-":
         ctx.stdout.write(data.decode())
         return 0
-    target = Path(os.path.abspath(os.path.expanduser(args.output)))
-    if not target.parent.is_dir():
-        raise InvalidArgumentError(f"cannot write {target}: {target.parent} is not a directory")
-    if target.is_dir():
-        raise InvalidArgumentError(f"cannot write {target}: it is a directory")
-    if args.force:
-        write_atomic(target, data)
-    else:
-        try:
-            write_exclusive(target, data)
-        except FileExistsError:
-            raise InvalidArgumentError(
-                f"{target} exists already (use --force to overwrite it)"
-            ) from None
+    target = write_export(args.output, data, force=args.force)
     ctx.out(str(target))
     return 0
 

@@ -1,5 +1,5 @@
-"""File plumbing shared by the projections: the cross-process lock, exclusive creation,
-and reading log bytes with the identity (size, inode) they were read at.
+"""File plumbing shared by the projections: the cross-process lock, and reading log bytes
+with the identity (size, inode) they were read at.
 
 Writers of projection files hold :class:`ProjectionLock` (an exclusive ``flock`` on
 ``<home>/.projections.lock``), so any number of processes (REPL, server, ``chatlog watch``,
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from eventlog import Cursor, HomeLayout, Scan, scan_bytes
-from eventlog.atomic import fsync_dir
 from eventlog.home import FILE_MODE
 from projections.checkpoints import LogStamp, stamp_of
 
@@ -67,27 +66,6 @@ class ProjectionLock:
                     with contextlib.suppress(OSError):
                         fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
-
-
-def write_exclusive(path: Path, data: bytes) -> None:
-    """Create ``path`` with ``data`` (0600, durable), failing with FileExistsError if it
-    exists: written aside, then hard-linked into place, so nobody sees a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.link(tmp, path)
-        fsync_dir(path.parent)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
 
 
 class LogRead(NamedTuple):

@@ -23,10 +23,10 @@ from typing import Final
 import msgspec
 
 from eventlog import HomeLayout, LogIssue, StorageError, scan_bytes
-from eventlog.atomic import fsync_dir
+from eventlog.atomic import fsync_dir, write_exclusive
 from eventlog.home import FILE_MODE, ensure_private_dir
 from eventlog.scan import START
-from projections.files import read_log, write_exclusive
+from projections.files import read_log
 
 DAMAGE_KINDS: Final = frozenset({"checksum", "malformed", "out_of_order", "torn"})
 

@@ -30,9 +30,8 @@ from eventlog import (
     is_valid_session_id,
     validate_session_id,
 )
-from eventlog.atomic import fsync_dir
+from eventlog.atomic import fsync_dir, write_exclusive
 from eventlog.home import ensure_private_dir
-from projections.files import write_exclusive
 from projections.records import SessionMeta
 
 ARCHIVE_SUFFIX: Final = ".jsonl.gz"

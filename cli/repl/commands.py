@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import shlex
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Final, NoReturn
 
 import msgspec
 
+from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import local_time
 from cli.repl.chat import UNTITLED, ChatRepl
 from eventlog import InvalidArgumentError
-from eventlog.atomic import write_atomic
-from projections.files import write_exclusive
 
 Handler = Callable[[ChatRepl, str], Awaitable[None]]
 DEFAULT_LIST_LIMIT: Final = 20
@@ -210,7 +207,7 @@ def _export_parser() -> _ArgParser:
         add_help=False,
     )
     parser.add_argument("session", nargs="?")
-    parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default="markdown")
     parser.add_argument("--output")
     parser.add_argument("--force", action="store_true")
     return parser
@@ -225,25 +222,11 @@ async def cmd_export(repl: ChatRepl, rest: str) -> None:
         sid = current
     else:
         raise InvalidArgumentError("the current session has no messages yet: nothing to export")
-    proj = repl.projections
-    data = proj.snapshot_json(sid) if args.format == "json" else proj.markdown(sid).encode()
+    data = render_export(repl.projections, sid, args.format)
     if not args.output:
         repl.screen.say(data.decode().rstrip("\n"))
         return
-    path = Path(os.path.abspath(os.path.expanduser(args.output)))  # relative to the cwd
-    if not path.parent.is_dir():
-        raise InvalidArgumentError(f"cannot write {path}: {path.parent} is not a directory")
-    if path.is_dir():
-        raise InvalidArgumentError(f"cannot write {path}: it is a directory")
-    if args.force:
-        write_atomic(path, data)
-    else:
-        try:
-            write_exclusive(path, data)
-        except FileExistsError:
-            raise InvalidArgumentError(
-                f"{path} exists already (use --force to overwrite it)"
-            ) from None
+    path = write_export(args.output, data, force=args.force)
     repl.screen.success(f"Exported {sid} ({args.format}) to {path}")
 
 
