@@ -174,9 +174,18 @@ def run(cfg: AppendConfig, work: Path, progress: Progress) -> Json:
             cleanup()
 
     series: dict[str, dict[str, Json]] = {key: {} for key in VARIANTS}
+    pooled_samples: dict[str, list[int]] = {key: [] for key in VARIANTS}
     for v in variants:
         name, length_text = v.key.rsplit("@", 1)
         series[name][length_text] = summarize_ns(v.results)
+        pooled_samples[name] += v.results
+    # Every length together: a p99 of 4x the samples, for the comparisons that do not
+    # depend on length (each length's own figures stay in ``series``).
+    pooled = {key: summarize_ns(samples) for key, samples in pooled_samples.items()}
+    for name, stats in pooled.items():
+        ref = pooled[FLOOR_OF[name]]
+        for q in ("p50", "p99"):
+            stats[f"{q}_vs_floor"] = stats[q] / ref[q] if stats[q] and ref[q] else None
     for name, per_length in series.items():
         floor = series[FLOOR_OF[name]]
         for length_text, stats in per_length.items():
@@ -195,6 +204,7 @@ def run(cfg: AppendConfig, work: Path, progress: Progress) -> Json:
         "durable": {k: v[1] for k, v in VARIANTS.items()},
         "floor_of": FLOOR_OF,
         "series": series,
+        "pooled": pooled,
         "cold_first_append_ms": cold,
         "notes": [
             "session length = messages in the session when sampling starts",
