@@ -23,8 +23,8 @@ from typing import Final
 import msgspec
 
 from eventlog import HomeLayout, LogIssue, StorageError, scan_bytes
-from eventlog.atomic import fsync_dir, write_exclusive
-from eventlog.home import FILE_MODE, ensure_private_dir
+from eventlog.atomic import write_atomic, write_exclusive
+from eventlog.home import ensure_private_dir
 from eventlog.scan import START
 from projections.files import read_log
 
@@ -137,21 +137,7 @@ def _rewrite_without(path: Path, data: bytes, bad: list[LogIssue]) -> None:
         kept += data[pos : issue.offset]
         pos = issue.offset + issue.length
     kept += data[pos:]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.repair")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(kept)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_atomic(path, bytes(kept))
 
 
 def fsck(
