@@ -143,6 +143,15 @@ def run(cfg: AppendConfig, work: Path, progress: Progress) -> Json:
             session.metadata.total_tokens = TOKENS * length
             seed.save_session(session)
             seed.settle(sid)
+            # Written in bulk and not yet flushed: flush every copy now (untimed), so no
+            # timed fdatasync (the cold first append's included) writes back set-up data.
+            for path in (
+                *(log.layout.log_path(sid) for log in logs.values()),
+                *(floor_dir / f"{name}-{length}.jsonl" for name in ("write", "fdatasync")),
+                *(sqlite_dir / f"{mode}-{length}.db" for mode in ("normal", "full")),
+                built,
+            ):
+                _flush(path)
 
             # cold first append on a fresh EventLog: opens the log and verifies its tail
             for policy, log in logs.items():
@@ -212,6 +221,14 @@ def run(cfg: AppendConfig, work: Path, progress: Progress) -> Json:
             "automatic GC paused during timed loops (collected between rounds)",
         ],
     }
+
+
+def _flush(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _variants_for(
