@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cli.context import Context
-from cli.importers.records import ImportFormatError
-from cli.importers.run import Import
-from cli.importers.sources import FORMATS
-from cli.importers.summary import Summary
+from cli.importers.records import FORMATS, ImportFormatError
 from cli.output import to_json
 from eventlog import ChatlogError
+
+if TYPE_CHECKING:
+    from cli.importers.summary import Summary
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +41,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_import(args: argparse.Namespace, ctx: Context) -> int:
+    from cli.importers.run import Import  # parsers and rich load only when importing
+
     job = Import(Path(args.path), ctx.home, args.source, dry_run=args.dry_run)
     try:
         job.run(progress=ctx.stderr, durable=ctx.fsync != "never")

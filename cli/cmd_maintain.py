@@ -25,7 +25,6 @@ from projections.catchup import Progress as ProgressCallback
 from projections.fsck import FsckReport
 from projections.records import CatchUpReport
 from projections.retention import DEFAULT_MAX_SESSIONS, resolve_archived
-from projections.watcher import follow
 
 # A bar for fewer sessions than this would only flicker.
 PROGRESS_MIN_TOTAL: Final = 50
@@ -198,6 +197,8 @@ def _print_fsck(report: FsckReport, ctx: Context) -> None:
 
 
 def run_watch(args: argparse.Namespace, ctx: Context) -> int:
+    from projections.watcher import follow  # watchfiles is loaded only to watch
+
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

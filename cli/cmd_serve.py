@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 from pathlib import Path
 
@@ -62,6 +61,8 @@ def run_serve(args: argparse.Namespace, ctx: Context) -> int:
 
     def announce(path: Path) -> None:
         ctx.err(f"chatlog: serving JSON-RPC 2.0 on {path} (fsync={ctx.fsync}); Ctrl-C stops")
+
+    import asyncio
 
     asyncio.run(Server(ctx.log, config).run(on_ready=announce))
     return 0

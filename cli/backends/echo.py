@@ -6,7 +6,6 @@ answered, and how to set one up. It reports no usage: the caller's token counts 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -35,6 +34,8 @@ class EchoBackend:
         return "echo (offline: no model is configured)"
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[StreamItem]:
+        import asyncio  # already loaded by the running loop; kept out of CLI start-up
+
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         reply = f"(echo) {last_user}\n\n{self._hint}"
         # Stream word by word so the offline reply takes the same path as a model's.

@@ -8,12 +8,14 @@ values; writing them into the event log lives in :mod:`cli.importers.writer`.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import msgspec
 
 from eventlog import ROLES, InvalidArgumentError
 from eventlog.events import Role
+
+FORMATS: Final = ("seed", "claude-code", "chatgpt", "claude-ai", "llm")
 
 
 class ImportFormatError(InvalidArgumentError):

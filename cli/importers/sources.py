@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from cli.importers import chatgpt, claude_ai, claude_code, llm_db, seed
-from cli.importers.records import ImportFormatError, Parsed
+from cli.importers.records import FORMATS, ImportFormatError, Parsed
 
-FORMATS: Final = ("seed", "claude-code", "chatgpt", "claude-ai", "llm")
 EXPORT_NAME: Final = "conversations.json"
 SNIFF_BYTES: Final = 1024 * 1024
 _KEY = r'(?<!\\)"{}"\s*:'
