@@ -249,7 +249,9 @@ class Engine:
         updated: list[str] = []
         events = 0
         issues: list[LogIssue] = []
-        with self.search.transaction():
+        # From scratch, the full-text index is built once at the end instead of row by row.
+        filling = self.search.bulk_load() if reset else contextlib.nullcontext()
+        with self.search.transaction(), filling:
             for sid in removed:
                 self._remove_outputs(sid)
                 state = index_projection.apply(state, sid, None)

@@ -185,3 +185,53 @@ class TestSearchCommand:
         assert (result.returncode, result.stdout) == (0, "")
         assert "no messages match" in result.stderr
         assert json.loads(run_chatlog("search", "xylophone", "--json").stdout) == []
+
+
+class TestAfterARebuild:
+    """A rebuild fills the full-text index in bulk; afterwards it must behave exactly like
+    one kept up row by row."""
+
+    def test_a_rebuilt_index_finds_every_message_and_keeps_following_changes(
+        self, log: EventLog, projections: Projections, corpus: dict[str, str]
+    ) -> None:
+        projections.catch_up()
+        before = [(h.session_id, h.seq) for h in projections.search("token")]
+        projections.rebuild()
+        assert [(h.session_id, h.seq) for h in projections.search("token")] == before
+
+        later = log.append(corpus["auth"], "user", "a quokka stole my token")
+        assert [(h.session_id, h.seq) for h in projections.search("quokka")] == [
+            (corpus["auth"], later.seq)
+        ]
+        projections.delete_session(corpus["cafe"])
+        assert projections.search("Lisbon") == []
+        assert {h.session_id for h in projections.search("token")} == {corpus["auth"]}
+
+    def test_a_rebuild_that_fails_midway_keeps_the_triggers_and_the_next_one_recovers(
+        self, log: EventLog, projections: Projections, corpus: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        projections.catch_up()
+        log.layout.checkpoints_file.unlink()  # forces the next catch-up to start over
+        search_index = projections.engine.search
+
+        def failing(rows: object) -> None:
+            raise RuntimeError("disk went away mid-rebuild")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(search_index, "add_messages", failing)
+            with pytest.raises(RuntimeError):
+                projections.catch_up()
+        triggers = {
+            row[0]
+            for row in search_index.db.execute(
+                "SELECT name FROM sqlite_master WHERE type='trigger'"
+            )
+        }
+        assert triggers == {"messages_fts_insert", "messages_fts_delete"}  # rolled back
+        assert {h.session_id for h in projections.search("token")} == {
+            corpus["auth"],
+            corpus["cafe"],
+        }
+        log.append(corpus["auth"], "user", "an ocelot appears")
+        assert len(projections.search("ocelot")) == 1
