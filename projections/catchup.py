@@ -87,6 +87,9 @@ class Engine:
             | None
         ) = None
         self._index_cache: tuple[tuple[int, int, int], list[SessionMeta]] | None = None
+        # The snapshot this engine wrote last, with its file's identity: the next catch-up
+        # of a session being chatted in extends it without reading and decoding the file.
+        self._snapshot_cache: tuple[str, tuple[int, int, int], SessionSnapshot] | None = None
 
     def close(self) -> None:
         self.search.close()
@@ -180,6 +183,18 @@ class Engine:
             return snapshot.decode(self.target.snapshot_path(session_id).read_bytes())
         except (FileNotFoundError, msgspec.DecodeError):
             return None
+
+    def _current_snapshot(self, session_id: str) -> SessionSnapshot | None:
+        """The session's snapshot: the one this engine wrote last if the file is still
+        that version (no other process replaced it), else read from the file."""
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] == session_id:
+            try:
+                if _file_key(self.target.snapshot_path(session_id)) == cached[1]:
+                    return cached[2]
+            except FileNotFoundError:
+                return None
+        return self.read_snapshot(session_id)
 
     def read_metadata(self, session_id: str) -> SessionMeta | None:
         """A snapshot's metadata, read from the head of its file (a session with 100,000
@@ -324,7 +339,7 @@ class Engine:
         """Fold what ``sid``'s log gained since ``cp`` (everything when ``cp`` is None)."""
         state: SessionSnapshot | None = None
         if cp is not None:
-            state = self.read_snapshot(sid)
+            state = self._current_snapshot(sid)
             if state is None and cp.offset > 0:
                 cp = None  # its snapshot is missing: fold it again
         read = self._read(sid, cp)
@@ -350,7 +365,9 @@ class Engine:
             return _Folded(checkpoint, None, fresh, 0, scan.issues)
         if new is state:
             return _Folded(checkpoint, new.metadata, False, 0, scan.issues)
-        write_atomic(self.target.snapshot_path(sid), snapshot.encode(new), durable=durable)
+        path = self.target.snapshot_path(sid)
+        write_atomic(path, snapshot.encode(new), durable=durable)
+        self._snapshot_cache = (sid, _file_key(path), new)
         self.search.add_messages(
             (sid, e.seq, e.role, e.ts, e.content)
             for e in (entry.event for entry in scan.entries)
