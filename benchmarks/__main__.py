@@ -5,9 +5,8 @@ progress on stderr, prints a table (or the JSON with ``--json``) on stdout, and 
 ``<out>/latest.json`` and ``<out>/latency.svg`` (``quick.json``/``quick.svg`` and
 ``smoke.json``/``smoke.svg`` for the shorter modes, so they never overwrite a full run).
 
-A benchmark whose subject is missing (e.g. the projections API) is recorded as skipped
-with the reason; one that fails is recorded with its error, the rest still run, and the
-exit status is 1. Work files live in a temporary directory (``--workdir`` to choose the
+A benchmark that fails is recorded with its error, the rest still run, and the exit
+status is 1. Work files live in a temporary directory (``--workdir`` to choose the
 filesystem), removed at the end unless ``--keep``.
 """
 
@@ -29,7 +28,6 @@ from typing import Any
 
 from benchmarks import append, catchup, listing, load, rebuild, search, watcher
 from benchmarks.harness import Json, Progress, machine_info
-from benchmarks.projection_api import Unavailable
 from benchmarks.report import evaluate_targets, render_svg, render_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -167,9 +165,6 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             try:
                 section = BENCHMARKS[name](getattr(suite, name), bench_dir, progress)
-            except Unavailable as exc:
-                section = {"skipped": str(exc)}
-                progress.step(f"{name}: skipped: {exc}")
             except Exception as exc:
                 failed = True
                 section = {

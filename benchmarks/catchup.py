@@ -33,8 +33,8 @@ from benchmarks.harness import (
     summarize_ns,
 )
 from benchmarks.peers.seed_save import SeedMessage, SeedRole, SeedSession, SeedSessionManager
-from benchmarks.projection_api import ProjectionsLike, open_projections
 from eventlog import Cursor, EventLog
+from projections import Projections
 
 LABELS = {
     "catch_up": "Projections.catch_up() after one append",
@@ -58,7 +58,7 @@ class _Session:
         self.log = EventLog(work / f"catchup-{length}", fsync="never")
         self.sid = session_id_for(300 + index)
         build_log(self.log.layout.log_path(self.sid), self.sid, length, corpus)
-        self.proj: ProjectionsLike = open_projections(self.log)
+        self.proj = Projections(self.log)
         self.proj.catch_up()
         self.content = corpus.content(5)
         self.cursor: Cursor = self.log.scan(self.sid).cursor

@@ -46,14 +46,9 @@ from benchmarks.harness import (
     time_once,
 )
 from benchmarks.peers.seed_save import SeedMetadata, SeedSessionManager
-from benchmarks.projection_api import (
-    ProjectionsLike,
-    Unavailable,
-    chatlog_command,
-    open_projections,
-    subprocess_env,
-)
+from benchmarks.processes import chatlog_command, subprocess_env
 from eventlog import EventLog
+from projections import Projections
 
 LABELS = {
     "list_sessions": "Projections.list_sessions() (incl. catch-up check)",
@@ -100,7 +95,7 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
     home = work / "list-home"
     progress.step(f"list: building {cfg.sessions} sessions of {cfg.messages_per_session} messages")
     log = build_home(home, cfg.sessions, cfg.messages_per_session, corpus)
-    proj = open_projections(log)
+    proj = Projections(log)
     extra: Json = {}
     try:
         progress.step("list: first catch-up (builds index, snapshots, search)")
@@ -152,8 +147,6 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
         done = subprocess.run(cli, env=env, capture_output=True, check=False)
         if done.returncode != 0:
             message = done.stderr.decode(errors="replace").strip()
-            if "invalid choice" in message:
-                raise Unavailable(f"`chatlog list` does not exist yet: {message}")
             raise RuntimeError(f"chatlog list failed: {message}")
 
     py = sys.executable
@@ -173,13 +166,8 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
         ),
     ]
     progress.step(f"list: chatlog list --json end to end, {cfg.cli_samples} samples each")
-    try:
-        run_cli()
-        interleave(cli_variants, progress, "list (cli)", seed=4, collect_every=0, pause_gc=False)
-    except Unavailable as exc:
-        progress.step(f"list: end to end skipped: {exc}")
-        extra["cli_skipped"] = str(exc)
-        cli_variants = []
+    run_cli()
+    interleave(cli_variants, progress, "list (cli)", seed=4, collect_every=0, pause_gc=False)
 
     results = {v.key: summarize_ns(v.results) for v in [*variants, *cli_variants]}
     refs = {
@@ -211,7 +199,7 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
     }
 
 
-def _catch_up_list(proj: ProjectionsLike) -> object:
+def _catch_up_list(proj: Projections) -> object:
     proj.catch_up()
     return proj.list_sessions()
 
@@ -226,7 +214,7 @@ def _seed_reload_list(seed: SeedSessionManager) -> object:
 
 
 def _fresh_list(log: EventLog) -> object:
-    proj = open_projections(log)
+    proj = Projections(log)
     try:
         return proj.list_sessions()
     finally:

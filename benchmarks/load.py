@@ -42,8 +42,8 @@ from benchmarks.harness import (
     summarize_ns,
 )
 from benchmarks.peers.seed_save import SeedMessage, SeedRole, SeedSessionManager
-from benchmarks.projection_api import Unavailable, open_projections
 from eventlog import AnyEvent, EventLog
+from projections import Projections
 
 RAW_VARIANTS = ("raw_lines_typed", "raw_array_typed", "raw_lines_dict")
 LABELS = {
@@ -91,18 +91,15 @@ def raw_lines_dict(path: Path) -> list[object]:
     return [decode(line) for line in lines]
 
 
-def _projections_snapshot(log: EventLog, sid: str) -> tuple[Path | None, str]:
-    """Write the session's snapshot through the projections (None + why when absent)."""
-    try:
-        proj = open_projections(log)
-    except Unavailable as exc:
-        return None, str(exc)
+def _projections_snapshot(log: EventLog, sid: str) -> Path:
+    """Write the session's snapshot through the projections; return its path."""
+    proj = Projections(log)
     try:
         proj.catch_up()
         path = log.layout.snapshot_path(sid)
         if not path.exists():
             path.write_bytes(proj.snapshot_json(sid))
-        return path, ""
+        return path
     finally:
         proj.close()
 
@@ -110,7 +107,6 @@ def _projections_snapshot(log: EventLog, sid: str) -> tuple[Path | None, str]:
 def run(cfg: LoadConfig, work: Path, progress: Progress) -> Json:
     corpus = Corpus(cfg.message_bytes)
     variants: list[Variant] = []
-    skipped: dict[str, str] = {}
     sizes: dict[str, Json] = {}
     for index, length in enumerate(cfg.lengths):
         label = human_count(length)
@@ -120,9 +116,7 @@ def run(cfg: LoadConfig, work: Path, progress: Progress) -> Json:
         sid = session_id_for(200 + index)
         log_path = log.layout.log_path(sid)
         build_log(log_path, sid, length, corpus)
-        snapshot, why = _projections_snapshot(log, sid)
-        if snapshot is None:
-            skipped["snapshot"] = why
+        snapshot = _projections_snapshot(log, sid)
         seed = SeedSessionManager(home / "seed-sessions")
         session = seed.create_session(sid, datetime(2025, 1, 1))
         base = datetime(2025, 1, 1)
@@ -141,7 +135,7 @@ def run(cfg: LoadConfig, work: Path, progress: Progress) -> Json:
         seed_file = seed.session_file(sid)
         sizes[str(length)] = {
             "log_bytes": log_path.stat().st_size,
-            "snapshot_bytes": snapshot.stat().st_size if snapshot else None,
+            "snapshot_bytes": snapshot.stat().st_size,
             "seed_bytes": seed_file.stat().st_size,
         }
         n = cfg.samples.get(length, 3)
@@ -150,9 +144,8 @@ def run(cfg: LoadConfig, work: Path, progress: Progress) -> Json:
             variants.append(Variant(f"{key}@{length}", op, n, warmup=1))
 
         add("chatlog_read", partial(_read_all, log, sid))
-        if snapshot is not None:
-            add("snapshot_json_load", partial(_json_load, snapshot))
-            add("snapshot_msgspec", partial(_msgspec_load, snapshot))
+        add("snapshot_json_load", partial(_json_load, snapshot))
+        add("snapshot_msgspec", partial(_msgspec_load, snapshot))
         add("seed_json_load", partial(_json_load, seed_file))
         add("seed_load_session", partial(seed.load_session, sid))
         add("raw_lines_typed", partial(raw_lines_typed, log_path))
@@ -185,7 +178,6 @@ def run(cfg: LoadConfig, work: Path, progress: Progress) -> Json:
         "series": {k: v for k, v in series.items() if v},
         "floor": floor,
         "sizes": sizes,
-        "skipped": skipped,
     }
 
 

@@ -27,8 +27,8 @@ from benchmarks.harness import (
     summarize_ns,
 )
 from benchmarks.load import raw_lines_typed
-from benchmarks.projection_api import open_projections
 from eventlog import EventLog
+from projections import Projections
 
 LABELS = {
     "rebuild": "Projections.rebuild() (index, snapshots, search)",
@@ -65,7 +65,7 @@ def run(cfg: RebuildConfig, work: Path, progress: Progress) -> Json:
             first=n * cfg.events_per_session,
         )
         progress.tick("rebuild: writing logs", n + 1, cfg.sessions)
-    proj = open_projections(log)
+    proj = Projections(log)
 
     def rebuild() -> object:
         return proj.rebuild(progress=lambda done, total: progress.tick("rebuild", done, total))

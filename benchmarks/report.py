@@ -454,10 +454,8 @@ def render_text(results: Json) -> str:
     for _title, header, rows, align in _sections(results):
         parts.append(_table(header, rows, align))
     for name, section in (results.get("benchmarks") or {}).items():
-        if isinstance(section, dict) and ("skipped" in section or "error" in section):
-            why = section.get("skipped") or section.get("error")
-            if isinstance(why, str):
-                parts.append(f"{name}: {'skipped' if 'skipped' in section else 'ERROR'}: {why}")
+        if isinstance(section, dict) and isinstance(section.get("error"), str):
+            parts.append(f"{name}: ERROR: {section['error']}")
     h, r = _target_rows(evaluate_targets(results))
     parts.append(_table(h, r, "llr"))
     return "\n\n".join(parts) + "\n"

@@ -26,8 +26,8 @@ from benchmarks.harness import (
     summarize_ns,
     time_once,
 )
-from benchmarks.projection_api import ProjectionsLike, open_projections
 from eventlog import EventLog
+from projections import Projections
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def run(cfg: SearchConfig, work: Path, progress: Progress) -> Json:
             corpus,
             first=n * cfg.messages_per_session,
         )
-    proj: ProjectionsLike = open_projections(log)
+    proj = Projections(log)
     extra: Json = {}
     conn: sqlite3.Connection | None = None
     try:

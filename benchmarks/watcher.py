@@ -30,13 +30,9 @@ from benchmarks.harness import (
     session_id_for,
     summarize_ns,
 )
-from benchmarks.projection_api import (
-    Unavailable,
-    chatlog_command,
-    open_projections,
-    subprocess_env,
-)
+from benchmarks.processes import chatlog_command, subprocess_env
 from eventlog import EventLog
+from projections import Projections
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
     if cfg.long_samples:
         build_log(log.layout.log_path(long_sid), long_sid, cfg.long_messages, corpus, first=9)
         counts[long_sid] = cfg.long_messages
-    proj = open_projections(log)
+    proj = Projections(log)
     try:
         proj.catch_up()
     finally:
@@ -139,8 +135,6 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
             err = ""
             if watcher.poll() is not None and watcher.stderr is not None:
                 err = watcher.stderr.read().decode(errors="replace").strip()
-            if "invalid choice" in err:
-                raise Unavailable(f"`chatlog watch` does not exist yet: {err}")
             raise RuntimeError(f"chatlog watch never updated index.json {err.strip()}".strip())
         for i, kind in enumerate(plan):
             time.sleep(rng.uniform(*cfg.gap_ms) / 1000.0)
