@@ -33,6 +33,7 @@ from typing import Any, Final, Literal, TypeVar, get_args
 
 import msgspec
 
+from eventlog.arguments import check_text, clean_tags
 from eventlog.atomic import fsync_dir
 from eventlog.clock import utc_now_iso
 from eventlog.codec import encode_line
@@ -58,11 +59,10 @@ from eventlog.events import (
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
 from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
-from eventlog.scan import START, Cursor, LogIssue, Scan, scan_bytes
+from eventlog.scan import START, Cursor, LogIssue, Scan, read_tail_state, scan_bytes
 
 FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
-TAIL_CHUNK: Final = 64 * 1024
 MAX_CREATE_ATTEMPTS: Final = 32
 MAX_CACHED_PATHS: Final = 4096
 _ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
@@ -147,8 +147,8 @@ class EventLog:
         Without ``session_id`` a fresh id is generated (retrying on the rare collision).
         With one (importers) it must be valid and unused, else SessionExistsError.
         """
-        _check_text("title", title, optional=True)
-        clean_tags = _clean_tags(tags)
+        check_text("title", title, optional=True)
+        cleaned_tags = clean_tags(tags)
         created_at = ts or utc_now_iso()
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             sid = validate_session_id(session_id) if session_id is not None else new_session_id()
@@ -157,7 +157,7 @@ class EventLog:
                 ts=created_at,
                 session_id=sid,
                 title=title or None,
-                tags=clean_tags,
+                tags=cleaned_tags,
                 metadata=dict(metadata or {}),
             )
             if self._claim_new_log(sid, _encode(event)):
@@ -215,7 +215,7 @@ class EventLog:
         """Append one message; return the stored event (with its seq and timestamp)."""
         if role not in ROLES:
             raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        _check_text("content", content)
+        check_text("content", content)
         if token_count is not None and (
             isinstance(token_count, bool) or not isinstance(token_count, int) or token_count < 0
         ):
@@ -237,19 +237,19 @@ class EventLog:
     def set_title(
         self, session_id: str, title: str, expected_seq: int | None = None
     ) -> SessionTitled:
-        _check_text("title", title)
+        check_text("title", title)
         return self._append_event(
             session_id, lambda seq, now: SessionTitled(seq=seq, ts=now, title=title), expected_seq
         )
 
     def add_tag(self, session_id: str, tag: str) -> SessionTagged:
-        (clean,) = _clean_tags([tag])
+        (clean,) = clean_tags([tag])
         return self._append_event(
             session_id, lambda seq, now: SessionTagged(seq=seq, ts=now, tag=clean), None
         )
 
     def remove_tag(self, session_id: str, tag: str) -> SessionUntagged:
-        (clean,) = _clean_tags([tag])
+        (clean,) = clean_tags([tag])
         return self._append_event(
             session_id, lambda seq, now: SessionUntagged(seq=seq, ts=now, tag=clean), None
         )
@@ -342,7 +342,7 @@ class EventLog:
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id}") from None
         try:
-            _good_end, last_seq, _torn = _tail_state(fd, os.fstat(fd).st_size, None, str(path))
+            _good_end, last_seq, _torn = read_tail_state(fd, os.fstat(fd).st_size, None, str(path))
             return last_seq
         finally:
             os.close(fd)
@@ -566,7 +566,7 @@ class EventLog:
             return True
         known = handle.size if 0 <= handle.size <= size else None
         try:
-            good_end, last_seq, torn = _tail_state(
+            good_end, last_seq, torn = read_tail_state(
                 handle.fd, size, known, path, handle.last_seq if known is not None else 0
             )
         except OSError as exc:
@@ -680,36 +680,6 @@ class EventLog:
                         handle.broken = exc.strerror or str(exc)
 
 
-def _tail_state(
-    fd: int, size: int, known: int | None, path: str, known_seq: int = 0
-) -> tuple[int, int, LogIssue | None]:
-    """(good end, last seq, torn tail) of a log of ``size`` bytes, reading only its tail.
-
-    ``known`` is an offset already verified to be a line boundary (with ``known_seq`` the
-    last seq before it); without it, reading starts inside the last ``TAIL_CHUNK`` bytes
-    and widens until an intact line is found or the file's start is reached.
-    """
-    chunk = TAIL_CHUNK
-    while True:
-        if known is not None and size - known <= chunk:
-            start, base_seq, aligned = known, known_seq, True
-        else:
-            start, base_seq = max(0, size - chunk), 0
-            aligned = start == 0
-        data = os.pread(fd, size - start, start)
-        if not aligned:
-            first_nl = data.find(b"\n")
-            if first_nl < 0:
-                chunk *= 2
-                continue
-            data = data[first_nl + 1 :]
-            start += first_nl + 1
-        result = scan_bytes(data, base_offset=start, base_seq=base_seq, path=path)
-        if result.last_seq or aligned:
-            return result.good_end, result.last_seq, result.torn
-        chunk *= 2
-
-
 def _earlier_sync_failed(session_id: str, reason: str) -> DurabilityError:
     return DurabilityError(
         f"session {session_id}: an earlier background fdatasync failed ({reason}); "
@@ -729,22 +699,3 @@ def _close_quietly(handle: _Handle) -> None:
         with contextlib.suppress(OSError):
             os.close(handle.fd)
         handle.fd = -1
-
-
-def _check_text(name: str, value: object, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise InvalidArgumentError(f"{name} must be a string")
-    if "\x00" in value and name != "content":
-        raise InvalidArgumentError(f"{name} must not contain NUL characters")
-
-
-def _clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
-    cleaned: list[str] = []
-    for tag in tags:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > 100 or "\x00" in tag:
-            raise InvalidArgumentError(f"invalid tag {tag!r} (1-100 characters, no NUL)")
-        if tag.strip() not in cleaned:
-            cleaned.append(tag.strip())
-    return tuple(cleaned)

@@ -17,6 +17,7 @@ what a scan reports never depends on which path read it.
 from __future__ import annotations
 
 import operator
+import os
 import zlib
 from collections.abc import Iterator
 from functools import partial
@@ -37,6 +38,7 @@ from eventlog.events import SCHEMA_VERSION, AnyEvent
 
 TORN_KINDS = frozenset({"checksum", "malformed"})
 BATCH_LINES: Final = 1024
+TAIL_CHUNK: Final = 64 * 1024  # how much of a log a writer reads to find its last seq
 
 
 class LogEntry(NamedTuple):
@@ -248,3 +250,33 @@ def _scan_lines(
             entries.append(LogEntry(decoded, line_no, base_offset + pos, base_offset + nl + 1))
         pos = nl + 1
     return pos, line_no, last_seq, None
+
+
+def read_tail_state(
+    fd: int, size: int, known: int | None, path: str, known_seq: int = 0
+) -> tuple[int, int, LogIssue | None]:
+    """(good end, last seq, torn tail) of a log of ``size`` bytes, reading only its tail.
+
+    ``known`` is an offset already verified to be a line boundary (with ``known_seq`` the
+    last seq before it); without it, reading starts inside the last ``TAIL_CHUNK`` bytes
+    and widens until an intact line is found or the file's start is reached.
+    """
+    chunk = TAIL_CHUNK
+    while True:
+        if known is not None and size - known <= chunk:
+            start, base_seq, aligned = known, known_seq, True
+        else:
+            start, base_seq = max(0, size - chunk), 0
+            aligned = start == 0
+        data = os.pread(fd, size - start, start)
+        if not aligned:
+            first_nl = data.find(b"\n")
+            if first_nl < 0:
+                chunk *= 2
+                continue
+            data = data[first_nl + 1 :]
+            start += first_nl + 1
+        result = scan_bytes(data, base_offset=start, base_seq=base_seq, path=path)
+        if result.last_seq or aligned:
+            return result.good_end, result.last_seq, result.torn
+        chunk *= 2
