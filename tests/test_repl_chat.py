@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import EventLog
+from eventlog import EventLog, Message
 from tests.repl_pty import Repl, messages, only_session, session_with_short_id
 
 
@@ -276,3 +276,18 @@ def test_no_color_prints_the_reply_text_as_it_is(home: Path, repls):
     out = repl.run("**bold** stays", until="No model is configured")
     assert "(echo) **bold** stays" in out
     repl.quit()
+
+
+def test_piped_input_is_read_line_by_line_without_prompt_or_terminal_noise(home: Path) -> None:
+    from tests.conftest import run_chatlog
+
+    result = run_chatlog("chat", input="what is a wombat?\n/title Marsupials\n/info\n")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout
+    assert "]>" not in result.stdout  # no prompt is drawn
+    assert "Title:    Marsupials" in result.stdout
+    with EventLog(home) as log:
+        (sid,) = log.session_ids()
+        messages = [e for e in log.read(sid) if isinstance(e, Message)]
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[0].content == "what is a wombat?"

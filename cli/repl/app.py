@@ -8,6 +8,10 @@ lands above it; background tasks are cancelled in ``finally``; ``EOFError`` (Ctr
 Ctrl+C while a reply streams: the prompt is not running, so the terminal delivers SIGINT;
 our handler cancels the task running the current input, the reply is cut where it is
 (and saved, marked interrupted: see :mod:`cli.repl.turn`) and the prompt comes back.
+
+When stdin is not a terminal (``chatlog chat < questions.txt``, ``echo hi | chatlog``)
+there is no prompt and no line editing: each input line is one message or slash command,
+read as it comes, and a confirmation question takes the next line as its answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import signal
 import sys
 import termios
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TextIO
 
 import msgspec
@@ -48,12 +52,54 @@ class ChatOptions(msgspec.Struct, frozen=True):
     verbose: bool = False
 
 
+# Reads the next input (a message or a slash command); raises EOFError at the end.
+ReadInput = Callable[[ChatRepl], Awaitable[str]]
+
+
 def run_chat(ctx: Context, options: ChatOptions) -> int:
     config = resolve_backend_config(backend=options.backend, model=options.model)
-    history = private_history(ctx.log.layout.history_file)
     screen = make_screen(sys.stdout)
+    if not sys.stdin.isatty():
+        with _logging_above_prompt():
+            return asyncio.run(_main(ctx, options, config, screen, _read_line, _confirm_line))
+    prompt_reader = _PromptReader(private_history(ctx.log.layout.history_file))
     with patch_stdout(raw=True), _logging_above_prompt():
-        return asyncio.run(_main(ctx, options, config, history, screen))
+        return asyncio.run(_main(ctx, options, config, screen, prompt_reader.read, _confirm))
+
+
+class _PromptReader:
+    """Input from the prompt_toolkit prompt (created once the REPL exists)."""
+
+    def __init__(self, history: History) -> None:
+        self._history = history
+        self._session: PromptSession[str] | None = None
+
+    async def read(self, repl: ChatRepl) -> str:
+        if self._session is None:
+            self._session = _prompt_session(repl, self._history)
+        text: str = await self._session.prompt_async(repl.prompt_message, handle_sigint=False)
+        return text
+
+
+async def _next_line() -> str:
+    """The next line of stdin without its newline; EOFError at the end of input."""
+    line: str = await asyncio.to_thread(sys.stdin.readline)
+    if not line:
+        raise EOFError
+    return line.removesuffix("\n")
+
+
+async def _read_line(_repl: ChatRepl) -> str:
+    return await _next_line()
+
+
+async def _confirm_line(question: str) -> bool:
+    print(question, flush=True)
+    try:
+        answer = await _next_line()
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 @contextlib.contextmanager
@@ -122,7 +168,12 @@ def _prompt_session(repl: ChatRepl, history: History) -> PromptSession[str]:
 
 
 async def _main(
-    ctx: Context, options: ChatOptions, config: BackendConfig, history: History, screen: Screen
+    ctx: Context,
+    options: ChatOptions,
+    config: BackendConfig,
+    screen: Screen,
+    read_input: ReadInput,
+    confirm: Callable[[str], Awaitable[bool]],
 ) -> int:
     repl = ChatRepl(
         ctx.log,
@@ -130,7 +181,7 @@ async def _main(
         screen,
         verbose=options.verbose,
         run_command=run_command,
-        confirm=_confirm,
+        confirm=confirm,
     )
     loop = asyncio.get_running_loop()
     background: list[asyncio.Task[None]] = []
@@ -143,12 +194,11 @@ async def _main(
     try:
         repl.start(session=options.session, continue_last=options.continue_last)
         repl.banner(config.reason)
-        session = _prompt_session(repl, history)
         loop.add_signal_handler(signal.SIGINT, interrupt)
         background.append(asyncio.create_task(watch_other_writers(repl)))
         while not repl.exit_requested:
             try:
-                text = await session.prompt_async(repl.prompt_message, handle_sigint=False)
+                text = await read_input(repl)
             except (EOFError, KeyboardInterrupt):
                 break
             if not text.strip():
