@@ -60,8 +60,10 @@ def test_config_toml_supplies_defaults_and_the_environment_overrides_address_and
     write_config(
         'model = "qwen2.5"\nbase_url = "http://localhost:8080/v1"\n'
         'api_key = "from-file"\ntimeout = 2.5\nstream = false\n'
+        'system_prompt = "Be brief."\n'
     )
     config = resolve_backend_config(backend=None, model=None, env={})
+    assert config.system_prompt == "Be brief."
     assert (config.backend, config.model, config.base_url) == (
         "openai",
         "qwen2.5",

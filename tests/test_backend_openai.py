@@ -192,3 +192,21 @@ def test_errors_are_all_backend_errors_of_one_line(server: FakeOpenAI):
         ask(config_for(server.base_url), HELLO)
     assert "\n" not in str(caught.value)
     assert "overloaded please retry" in str(caught.value)
+
+
+def test_a_configured_system_prompt_is_sent_first_unless_the_session_has_one(
+    server: FakeOpenAI,
+) -> None:
+    server.script(Scripted(text="ok"), Scripted(text="ok"))
+    config = config_for(server.base_url, system_prompt="Answer in one sentence.")
+    ask(config, [ChatMessage("user", "hi")])
+    ask(config, [ChatMessage("system", "Be a pirate."), ChatMessage("user", "hi")])
+    first, second = (request.body["messages"] for request in server.requests)
+    assert first == [
+        {"role": "system", "content": "Answer in one sentence."},
+        {"role": "user", "content": "hi"},
+    ]
+    assert second == [
+        {"role": "system", "content": "Be a pirate."},
+        {"role": "user", "content": "hi"},
+    ]

@@ -6,7 +6,7 @@ Sources, strongest first:
   or ``OPENAI_API_KEY`` is set (or config.toml names a ``base_url``) > ``echo``;
 - model: ``--model`` > config.toml > :data:`DEFAULT_MODEL`;
 - base URL and API key: ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` > config.toml > OpenAI's;
-- timeout and streaming: config.toml only.
+- timeout, streaming and a ``system_prompt``: config.toml only.
 
 config.toml lives in ``platformdirs.user_config_dir("chatlog")`` (on Linux
 ``$XDG_CONFIG_HOME/chatlog/config.toml``); it is optional.
@@ -41,6 +41,7 @@ class FileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key: str | None = None
     timeout: float | None = None
     stream: bool = True
+    system_prompt: str | None = None
 
 
 class BackendConfig(msgspec.Struct, frozen=True):
@@ -55,6 +56,7 @@ class BackendConfig(msgspec.Struct, frozen=True):
     timeout: float = DEFAULT_TIMEOUT
     stream: bool = True
     config_path: Path | None = None
+    system_prompt: str | None = None  # sent first unless the session has its own
 
 
 def default_config_path() -> Path:
@@ -121,4 +123,5 @@ def resolve_backend_config(
         timeout=file.timeout or DEFAULT_TIMEOUT,
         stream=file.stream,
         config_path=path,
+        system_prompt=file.system_prompt or None,
     )

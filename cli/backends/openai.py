@@ -103,9 +103,13 @@ class OpenAIBackend:
         return f"openai · model {self._config.model} at {self._config.base_url}"
 
     def _request(self, messages: Sequence[ChatMessage]) -> tuple[dict[str, Any], dict[str, str]]:
+        turns = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = self._config.system_prompt
+        if prompt and not any(m.role == "system" for m in messages):
+            turns.insert(0, {"role": "system", "content": prompt})
         payload: dict[str, Any] = {
             "model": self._config.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": turns,
             "stream": self._config.stream,
         }
         if self._config.stream:
