@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Final, TextIO
 
-from cli.cmd_sessions import is_terminal, open_projections, plural
+from cli.cmd_sessions import open_projections, plural
 from cli.context import Context
-from cli.output import to_json
+from cli.output import is_terminal, to_json
 from eventlog import LogIssue
 from projections.catchup import Progress as ProgressCallback
 from projections.fsck import FsckReport

@@ -21,7 +21,7 @@ import msgspec
 
 from cli.context import Context
 from cli.export import EXPORT_FORMATS, render_export, write_export
-from cli.output import local_time, to_json
+from cli.output import is_terminal, local_time, to_json, use_color
 from eventlog import InvalidArgumentError, SessionNotFoundError, short_id
 from projections import Projections, SearchHit, SessionMeta, SessionSnapshot
 from projections import snapshot as snapshot_projection
@@ -45,22 +45,6 @@ def open_projections(ctx: Context) -> Iterator[Projections]:
 def plural(count: int, noun: str) -> str:
     """``1 message``, ``2 messages``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def use_color(stream: TextIO) -> bool:
-    """Colours only on a terminal, and never with NO_COLOR set or TERM=dumb."""
-    return (
-        is_terminal(stream)
-        and not os.environ.get("NO_COLOR")
-        and os.environ.get("TERM", "") != "dumb"
-    )
 
 
 def resolve_any(ctx: Context, id_or_prefix: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -56,3 +58,17 @@ def describe_event(event: AnyEvent) -> str:
             return f"{head}  tagged {tag}"
         case _:
             return f"{head}  untagged {getattr(event, 'tag', '')}"
+
+
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is a terminal (False for anything without a working isatty)."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
+
+
+def use_color(stream: object, env: Mapping[str, str] | None = None) -> bool:
+    """Colours (and rich rendering) only on a terminal, never with NO_COLOR or TERM=dumb."""
+    env = os.environ if env is None else env
+    return is_terminal(stream) and not env.get("NO_COLOR") and env.get("TERM", "") != "dumb"

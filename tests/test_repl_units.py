@@ -11,10 +11,11 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from cli.backends import ChatMessage
+from cli.output import use_color
 from cli.repl.commands import COMMANDS, completion_entries, find_command, run_command
 from cli.repl.completion import ReplCompleter
 from cli.repl.current import SessionView
-from cli.repl.render import PlainScreen, wants_rich
+from cli.repl.render import PlainScreen
 from eventlog import EventLog, InvalidArgumentError
 
 # ---------------------------------------------------------------- the session view
@@ -96,10 +97,10 @@ class FakeTTY(io.StringIO):
 
 
 def test_rich_output_only_on_a_terminal_without_no_color_or_a_dumb_term():
-    assert wants_rich(FakeTTY(), env={"TERM": "xterm"})
-    assert not wants_rich(io.StringIO(), env={"TERM": "xterm"})
-    assert not wants_rich(FakeTTY(), env={"TERM": "xterm", "NO_COLOR": "1"})
-    assert not wants_rich(FakeTTY(), env={"TERM": "dumb"})
+    assert use_color(FakeTTY(), env={"TERM": "xterm"})
+    assert not use_color(io.StringIO(), env={"TERM": "xterm"})
+    assert not use_color(FakeTTY(), env={"TERM": "xterm", "NO_COLOR": "1"})
+    assert not use_color(FakeTTY(), env={"TERM": "dumb"})
 
 
 def test_plain_output_streams_text_exactly_and_ends_the_line():

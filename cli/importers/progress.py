@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.importers.sources import Unit
+from cli.output import is_terminal
 
 LARGE_UNITS: Final = 20
 LARGE_BYTES: Final = 1024 * 1024
@@ -58,8 +59,6 @@ class ImportProgress:
 
 
 def is_wanted(stream: TextIO, units: Sequence[Unit]) -> bool:
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return tty and (len(units) >= LARGE_UNITS or sum(u.size for u in units) >= LARGE_BYTES)
+    return is_terminal(stream) and (
+        len(units) >= LARGE_UNITS or sum(u.size for u in units) >= LARGE_BYTES
+    )

@@ -14,10 +14,9 @@ prints, and draws it again below.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Final, Protocol, TextIO
 
 from prompt_toolkit.application import get_app_or_none, run_in_terminal
@@ -26,6 +25,8 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.text import Text
+
+from cli.output import use_color
 
 # The live view of a streaming reply is redrawn at most this often.
 LIVE_REFRESH_SECONDS: Final = 1 / 12
@@ -61,19 +62,10 @@ class Screen(Protocol):
         ...
 
 
-def wants_rich(stream: object, env: Mapping[str, str] | None = None) -> bool:
-    """Rich rendering only on a terminal that has not asked for plain output."""
-    env = os.environ if env is None else env
-    isatty = getattr(stream, "isatty", None)
-    return bool(
-        callable(isatty) and isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
-    )
-
-
 def make_screen(out: TextIO | None = None) -> Screen:
     """A screen on ``out`` (default: the current ``sys.stdout``; call before patching it)."""
     out = out or sys.stdout
-    return RichScreen(out) if wants_rich(out) else PlainScreen(out)
+    return RichScreen(out) if use_color(out) else PlainScreen(out)
 
 
 def _emit(show: Callable[[], None]) -> None:
