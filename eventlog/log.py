@@ -34,7 +34,7 @@ from typing import Any, Final, Literal, TypeVar, get_args
 import msgspec
 
 from eventlog.arguments import check_text, clean_tags
-from eventlog.atomic import fsync_dir
+from eventlog.atomic import fsync_dir, write_exclusive
 from eventlog.clock import utc_now_iso
 from eventlog.codec import encode_line
 from eventlog.errors import (
@@ -583,16 +583,7 @@ class EventLog:
             data = os.pread(handle.fd, torn.length, torn.offset)
             if data:
                 quarantine = ensure_private_dir(self.layout.quarantine_dir)
-                name = f"{session_id}.{time.time_ns()}.torn"
-                fd = os.open(quarantine / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-                try:
-                    os.fchmod(fd, FILE_MODE)
-                    view = memoryview(data)
-                    while view:  # a short write must not leave a partial copy behind
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                write_exclusive(quarantine / f"{session_id}.{time.time_ns()}.torn", data)
             self._ops.ftruncate(handle.fd, torn.offset)
             if self.fsync != "never":
                 self._ops.fdatasync(handle.fd)
