@@ -398,10 +398,9 @@ class Engine:
         pending_path(self.target).unlink(missing_ok=True)
 
 
-def _file_key(path: Path) -> tuple[int, int, int]:
+def _file_key(path: Path) -> LogStamp:
     """Identifies one version of a file written by ``write_atomic`` (a new inode each)."""
-    st = os.stat(path)
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return stamp_of(os.stat(path))
 
 
 def _continues(read: LogRead, cp: Checkpoint) -> bool:
