@@ -1,0 +1,296 @@
+"""The store interface: everything that reads or writes sessions' events goes through it.
+
+A store keeps each session's events in seq order and is the only code that touches them
+(DESIGN §1). Two implementations: the local file store (:class:`eventlog.log.EventLog`,
+one JSONL log per session under the home) and the NATS JetStream store. One contract test
+suite runs against both.
+
+Readers never hold events they do not need: reads are streamed in batches
+(:class:`ReadBatch`), "the last N" is read from the end, and resuming needs only an opaque
+:class:`SessionPosition`. What changed since a reader last looked comes from the home-wide
+change feed (:meth:`EventStore.changes`), so keeping projections current costs O(new
+events), never O(sessions) or O(session length).
+
+Positions are opaque: only the store that made one reads its ``token``; callers store it
+and hand it back. ``seq`` (the last seq the position covers) is the one field callers may
+read.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, NamedTuple, TypeVar
+
+import msgspec
+
+from eventlog.events import AnyEvent, Message, SessionTagged, SessionTitled, SessionUntagged
+from eventlog.scan import LogEntry, LogIssue
+
+E = TypeVar("E", bound=AnyEvent)
+
+
+class SessionPosition(msgspec.Struct, frozen=True, array_like=True):
+    """Where a reader stopped in one session's events (opaque but for ``seq``)."""
+
+    seq: int = 0  # the last seq this position covers (0: none)
+    token: str = ""  # the store's resume data ("" = the start)
+
+
+START_POSITION = SessionPosition()
+
+
+class ReadBatch(NamedTuple):
+    """A run of a session's events. ``entries[i].offset`` is the event's *locator*: hand it
+    to :meth:`EventStore.read_at` to read that one event again (a byte offset in the file
+    store, a stream sequence in JetStream)."""
+
+    entries: list[LogEntry]
+    issues: list[LogIssue]  # damaged or not-understood lines skipped in this run
+    position: SessionPosition  # resume here for what follows this batch
+
+
+ReadState = Literal["unchanged", "grown", "restarted", "missing"]
+
+
+class SessionRead:
+    """The result of :meth:`EventStore.read_from`.
+
+    ``state``:
+
+    - ``unchanged``: nothing after the position (``batches`` yields nothing);
+    - ``grown``: events after the position follow in ``batches``;
+    - ``restarted``: the position no longer applies (the session was deleted and created
+      again, repaired or compacted): whatever was folded from it must be dropped, and
+      ``batches`` yields the session from its first event;
+    - ``missing``: the session does not exist (any more).
+
+    Iterate ``batches`` once; each batch is bounded in size, so memory stays constant
+    however long the session.
+    """
+
+    __slots__ = ("batches", "state")
+
+    def __init__(self, state: ReadState, batches: Iterator[ReadBatch] | None = None) -> None:
+        self.state: ReadState = state
+        self.batches: Iterator[ReadBatch] = batches if batches is not None else iter(())
+
+
+class Changes(NamedTuple):
+    """What :meth:`EventStore.changes` reports.
+
+    ``sessions`` may have changed since the position the caller gave (appended to,
+    created, deleted, archived, restored, repaired, compacted); ``None`` means the store
+    cannot tell (first call, a reboot lost what it knew, ...): check every session.
+    ``position`` is where to resume next time; store it together with what was applied
+    and then call :meth:`EventStore.changes_applied`."""
+
+    sessions: frozenset[str] | None
+    position: str
+    consumed: tuple[str, ...] = ()  # store bookkeeping for changes_applied
+
+
+class DamageReport(msgspec.Struct, frozen=True):
+    """``fsck`` of one session: damaged lines (torn tail included, kind ``torn``), and
+    intact lines a newer chatlog wrote (``foreign``: kept, never repaired away)."""
+
+    session_id: str
+    damaged: list[LogIssue]
+    foreign: list[LogIssue]
+
+
+class Repair(msgspec.Struct, frozen=True):
+    """Damaged lines of one session moved to quarantine."""
+
+    session_id: str
+    lines: int
+    bytes: int
+    quarantine: str  # where the removed bytes are kept
+    report: str  # its JSON description
+
+
+class ArchivedSession(msgspec.Struct, frozen=True):
+    session_id: str
+    path: str  # where the archive is kept (a file, or a store address)
+    size: int  # compressed bytes
+
+
+class EventStore(abc.ABC):
+    """Sessions' events, appended and read in seq order (see the module docstring)."""
+
+    # ------------------------------------------------------------------ writing
+
+    @abc.abstractmethod
+    def create_session(
+        self,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        *,
+        session_id: str | None = None,
+        ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a session (whole: its first event is there or nothing is) and return its
+        id; an explicit ``session_id`` that exists raises SessionExistsError."""
+
+    @abc.abstractmethod
+    def append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        token_count: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expected_seq: int | None = None,
+        *,
+        ts: str | None = None,
+    ) -> Message:
+        """Append one message; SeqConflictError unless the session is at ``expected_seq``."""
+
+    @abc.abstractmethod
+    def append_event(
+        self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None = None
+    ) -> E:
+        """Append the event ``build(seq, now)`` makes for the next seq."""
+
+    def set_title(
+        self, session_id: str, title: str, expected_seq: int | None = None
+    ) -> SessionTitled:
+        from eventlog.arguments import check_text
+
+        check_text("title", title)
+        return self.append_event(
+            session_id, lambda seq, now: SessionTitled(seq=seq, ts=now, title=title), expected_seq
+        )
+
+    def add_tag(self, session_id: str, tag: str) -> SessionTagged:
+        from eventlog.arguments import clean_tags
+
+        (clean,) = clean_tags([tag])
+        return self.append_event(
+            session_id, lambda seq, now: SessionTagged(seq=seq, ts=now, tag=clean)
+        )
+
+    def remove_tag(self, session_id: str, tag: str) -> SessionUntagged:
+        from eventlog.arguments import clean_tags
+
+        (clean,) = clean_tags([tag])
+        return self.append_event(
+            session_id, lambda seq, now: SessionUntagged(seq=seq, ts=now, tag=clean)
+        )
+
+    @abc.abstractmethod
+    def delete_session(self, session_id: str) -> None:
+        """Remove the session's events for good; SessionNotFoundError if there are none."""
+
+    # ------------------------------------------------------------------ sessions
+
+    @abc.abstractmethod
+    def exists(self, session_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def session_ids(self) -> list[str]:
+        """Every session's id, sorted."""
+
+    @abc.abstractmethod
+    def resolve(self, id_or_prefix: str) -> str:
+        """A full id from a full id, a unique prefix, or the 6-hex suffix."""
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, session_id: str) -> Iterator[AnyEvent]:
+        """Every intact event in seq order, streamed. The session is looked up when
+        ``read`` is called, so a missing one raises SessionNotFoundError here."""
+        result = self.read_from(session_id)
+        if result.state == "missing":
+            from eventlog.errors import SessionNotFoundError
+
+            raise SessionNotFoundError(f"no session {session_id}")
+        return (entry.event for batch in result.batches for entry in batch.entries)
+
+    @abc.abstractmethod
+    def read_from(
+        self,
+        session_id: str,
+        position: SessionPosition | None = None,
+        *,
+        until: SessionPosition | None = None,
+    ) -> SessionRead:
+        """The events after ``position`` (all of them when None), up to ``until`` when
+        given (a position an earlier read returned: a view as of that moment)."""
+
+    @abc.abstractmethod
+    def read_last(self, session_id: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:
+        """The last ``n`` events (or messages), oldest first, read from the end."""
+
+    @abc.abstractmethod
+    def read_at(self, session_id: str, locator: int) -> AnyEvent | None:
+        """The one event at ``locator`` (see :class:`ReadBatch`); None if it is gone."""
+
+    @abc.abstractmethod
+    def first_event(self, session_id: str) -> AnyEvent | None:
+        """The session's first intact event (normally its ``session_created``)."""
+
+    @abc.abstractmethod
+    def last_event(self, session_id: str) -> AnyEvent | None:
+        """The session's last intact event."""
+
+    @abc.abstractmethod
+    def last_seq(self, session_id: str) -> int:
+        """The current last seq, as the next appender sees it."""
+
+    # ------------------------------------------------------------------ change feed
+
+    @abc.abstractmethod
+    def changes(self, since: str | None) -> Changes:
+        """Sessions that may have changed since the feed position ``since``."""
+
+    def changes_applied(self, changes: Changes) -> None:  # noqa: B027 - optional hook
+        """The caller has durably recorded ``changes.position`` with what it applied: the
+        store may forget what it kept to report them."""
+
+    @abc.abstractmethod
+    def follow(self, stop: threading.Event, tick_ms: int) -> Iterator[set[str]]:
+        """Wake-ups: sets of session ids that changed, and an empty set at least every
+        ``tick_ms`` (treat every yield as "maybe something changed"). Ends when ``stop``
+        is set."""
+
+    @abc.abstractmethod
+    def afollow(self, stop: asyncio.Event, tick_ms: int) -> AsyncIterator[set[str]]:
+        """:meth:`follow` for asyncio code."""
+
+    # ------------------------------------------------------------------ upkeep
+
+    @abc.abstractmethod
+    def check(self, session_id: str) -> DamageReport | None:
+        """Damaged and foreign lines of one session (None: it does not exist)."""
+
+    @abc.abstractmethod
+    def repair(self, session_id: str) -> Repair | None:
+        """Move the session's damaged lines to quarantine (None: nothing to repair).
+        Taken under the same exclusion as appends: no append is lost."""
+
+    @abc.abstractmethod
+    def archive(self, session_id: str) -> ArchivedSession:
+        """Retire a session: keep its events, compressed, out of the live sessions."""
+
+    @abc.abstractmethod
+    def restore(self, session_id: str) -> None:
+        """Bring an archived session back, byte-identical."""
+
+    @abc.abstractmethod
+    def archived(self) -> list[ArchivedSession]:
+        """Every archived session, oldest id first."""
+
+    @abc.abstractmethod
+    def purge_archives(self, session_ids: Sequence[str] | None = None) -> list[str]:
+        """Delete archives for real (all, or those named); returns what was deleted."""
+
+    @abc.abstractmethod
+    def sync(self, session_id: str | None = None) -> None:
+        """Make every acknowledged append durable now (DurabilityError if one is not)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
