@@ -117,6 +117,29 @@ class ArchivedSession(msgspec.Struct, frozen=True):
     size: int  # compressed bytes
 
 
+class Follower(abc.ABC):
+    """One session followed from a position, for live readers (``tail -f``, server
+    subscriptions, the REPL). It keeps hold of the session, so when the session is deleted
+    every event acknowledged before the delete is still delivered, then ``gone`` is set."""
+
+    @abc.abstractmethod
+    def read(self, max_events: int = 1024) -> ReadBatch:
+        """Up to ``max_events`` events after the last read (an empty batch: none yet)."""
+
+    @property
+    @abc.abstractmethod
+    def position(self) -> SessionPosition:
+        """Where the next read starts."""
+
+    @property
+    @abc.abstractmethod
+    def gone(self) -> bool:
+        """The session was deleted and nothing of it is left to read."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
 class EventStore(abc.ABC):
     """Sessions' events, appended and read in seq order (see the module docstring)."""
 
@@ -240,6 +263,11 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def last_seq(self, session_id: str) -> int:
         """The current last seq, as the next appender sees it."""
+
+    @abc.abstractmethod
+    def open_follower(self, session_id: str, position: SessionPosition | None = None) -> Follower:
+        """Follow the session from ``position`` (the start when None); SessionNotFoundError
+        if it does not exist."""
 
     # ------------------------------------------------------------------ change feed
 
