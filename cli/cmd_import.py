@@ -17,6 +17,7 @@ from cli.context import Context
 from cli.importers.records import FORMATS, ImportFormatError
 from cli.output import to_json
 from eventlog import ChatlogError
+from projections.safe_text import terminal_safe
 
 if TYPE_CHECKING:
     from cli.importers.summary import Summary
@@ -60,7 +61,7 @@ def _report(ctx: Context, summary: Summary, as_json: bool) -> None:
         ctx.out(to_json(summary.as_dict(), pretty=True))
     else:
         for line in summary.lines():
-            ctx.out(line)
+            ctx.out(terminal_safe(line))  # file names and notes come from the source
     ctx.stdout.flush()
     for problem in summary.problems:
         ctx.err(f"chatlog: error: {problem.describe()}")

@@ -25,6 +25,7 @@ from projections.catchup import Progress as ProgressCallback
 from projections.fsck import FsckReport
 from projections.records import CatchUpReport
 from projections.retention import DEFAULT_MAX_SESSIONS, resolve_archived
+from projections.safe_text import terminal_safe
 
 # A bar for fewer sessions than this would only flicker.
 PROGRESS_MIN_TOTAL: Final = 50
@@ -122,7 +123,7 @@ def run_rebuild(args: argparse.Namespace, ctx: Context) -> int:
         if args.verify:
             differences = projections.verify(bar)
             for difference in differences:
-                ctx.out(difference)
+                ctx.out(terminal_safe(difference))
             if differences:
                 ctx.err(f"{len(differences)} differences from a rebuild (`chatlog rebuild` fixes)")
                 return 1
@@ -167,9 +168,9 @@ def run_fsck(args: argparse.Namespace, ctx: Context) -> int:
 
 def _print_fsck(report: FsckReport, ctx: Context) -> None:
     for issue in report.damaged:
-        ctx.out(issue.describe())
+        ctx.out(terminal_safe(issue.describe()))  # details quote the damaged line
     for issue in report.foreign:
-        ctx.out(f"{issue.describe()} (kept: written by a newer chatlog)")
+        ctx.out(terminal_safe(f"{issue.describe()} (kept: written by a newer chatlog)"))
     for repair in report.repairs:
         ctx.out(
             f"repaired {repair.session_id}: {plural(repair.lines, 'damaged line')} "

@@ -27,6 +27,7 @@ from projections import Projections, SearchHit, SessionMeta, SessionSnapshot
 from projections import snapshot as snapshot_projection
 from projections.markdown import ROLE_HEADINGS, UNTITLED
 from projections.retention import resolve_archived
+from projections.safe_text import terminal_safe
 from projections.search import HIGHLIGHT_END, HIGHLIGHT_START
 
 DEFAULT_PAGER = "less -FRX"
@@ -153,7 +154,7 @@ def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
             local_time(meta.created_at, "%Y-%m-%d %H:%M"),
             str(meta.message_count),
             str(meta.total_tokens),
-            (meta.title or UNTITLED) + "".join(f"  #{tag}" for tag in meta.tags),
+            terminal_safe((meta.title or UNTITLED) + "".join(f"  #{tag}" for tag in meta.tags)),
         )
         for meta in metas
     ]
@@ -197,27 +198,28 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def format_session(snap: SessionSnapshot, color: bool) -> str:
+    """The session for a terminal or a pager (stored text made terminal-safe)."""
     meta = snap.metadata
     shown = len(snap.messages)
     bold, dim, reset = (BOLD, DIM, RESET) if color else ("", "", "")
     lines = [
-        f"{bold}{meta.title or UNTITLED}{reset}",
+        f"{bold}{terminal_safe(meta.title or UNTITLED)}{reset}",
         f"{dim}{meta.session_id} · created {local_time(meta.created_at)} · "
         f"updated {local_time(meta.updated_at)} · {plural(meta.message_count, 'message')} · "
         f"{plural(meta.total_tokens, 'token')}"
-        + (f" · tags: {', '.join(meta.tags)}" if meta.tags else "")
+        + (f" · tags: {terminal_safe(', '.join(meta.tags))}" if meta.tags else "")
         + reset,
     ]
     if shown < meta.message_count:
         lines.append(f"{dim}(the last {shown} of {meta.message_count} messages){reset}")
     for message in snap.messages:
-        heading = ROLE_HEADINGS.get(message.role, message.role.title())
+        heading = terminal_safe(ROLE_HEADINGS.get(message.role, message.role.title()))
         tokens = f" · {plural(message.token_count, 'token')}" if message.token_count else ""
         lines += [
             "",
             f"{bold}{heading}{reset} {dim}[{local_time(message.timestamp)}]{tokens}{reset}",
         ]
-        lines.append(message.content)
+        lines.append(terminal_safe(message.content))
     return "\n".join(lines)
 
 
@@ -276,12 +278,13 @@ def format_hits(hits: list[SearchHit], color: bool) -> str:
     bold, dim, reset = (BOLD, DIM, RESET) if color else ("", "", "")
     lines = []
     for hit in hits:
-        snippet = " ".join(hit.snippet.split())
+        snippet = terminal_safe(" ".join(hit.snippet.split()))
         if color:
             snippet = snippet.replace(HIGHLIGHT_START, REVERSE).replace(HIGHLIGHT_END, RESET)
         lines.append(
-            f"{bold}{ids[hit.session_id]}{reset} #{hit.seq} {hit.role:<9} "
-            f"{dim}{local_time(hit.timestamp, '%Y-%m-%d %H:%M')}{reset}  {hit.title or UNTITLED}"
+            f"{bold}{ids[hit.session_id]}{reset} #{hit.seq} {terminal_safe(hit.role):<9} "
+            f"{dim}{local_time(hit.timestamp, '%Y-%m-%d %H:%M')}{reset}  "
+            + terminal_safe(hit.title or UNTITLED)
         )
         lines.append(f"    {snippet}")
     return "\n".join(lines)
@@ -305,11 +308,11 @@ def run_tag(args: argparse.Namespace, ctx: Context) -> int:
     sid = ctx.log.resolve(args.session_id)
     with open_projections(ctx) as projections:
         if args.tag.strip() in projections.session_meta(sid).tags:
-            ctx.out(f"{sid}: already tagged {args.tag.strip()}")
+            ctx.out(terminal_safe(f"{sid}: already tagged {args.tag.strip()}"))
             return 0
         ctx.log.add_tag(sid, args.tag)
         tags = projections.session_meta(sid).tags
-    ctx.out(f"{sid}: tags {', '.join(tags)}")
+    ctx.out(terminal_safe(f"{sid}: tags {', '.join(tags)}"))
     return 0
 
 
@@ -320,7 +323,7 @@ def run_untag(args: argparse.Namespace, ctx: Context) -> int:
             raise InvalidArgumentError(f"session {sid} has no tag {args.tag.strip()!r}")
         ctx.log.remove_tag(sid, args.tag)
         tags = projections.session_meta(sid).tags
-    ctx.out(f"{sid}: tags {', '.join(tags) if tags else '(none)'}")
+    ctx.out(terminal_safe(f"{sid}: tags {', '.join(tags) if tags else '(none)'}"))
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from eventlog import EventLog, FsyncPolicy, resolve_home
+from projections.safe_text import terminal_safe
 
 
 class Context:
@@ -40,4 +41,5 @@ class Context:
         print(text, file=self.stdout)
 
     def err(self, text: str) -> None:
-        print(text, file=self.stderr)
+        """A line for the user on stderr (quoted names and titles: terminal-safe)."""
+        print(terminal_safe(text), file=self.stderr)

@@ -28,6 +28,7 @@ from eventlog import (
     SessionNotFoundError,
     StorageError,
 )
+from projections.safe_text import terminal_safe
 
 # Subcommand modules, in the order their commands appear in --help.
 COMMAND_MODULES: Final[tuple[str, ...]] = (
@@ -59,7 +60,7 @@ class _ErrorLineParser(argparse.ArgumentParser):
     """argparse, but usage errors print one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, terminal_safe(f"{self.prog}: error: {message} (see {self.prog} --help)\n"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,9 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _TerminalSafeFormatter(logging.Formatter):
+    """Log lines quote file names, titles and messages: shown with control characters
+    spelled out (see :mod:`projections.safe_text`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("chatlog: %(levelname)s: %(message)s"))
+    handler.setFormatter(_TerminalSafeFormatter("chatlog: %(levelname)s: %(message)s"))
     root = logging.getLogger("chatlog")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -116,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args, ctx)
     except ChatlogError as exc:
-        print(f"chatlog: error: {exc}", file=sys.stderr)
+        print(terminal_safe(f"chatlog: error: {exc}"), file=sys.stderr)
         return exit_code_for(exc)
     except KeyboardInterrupt:
         print("chatlog: interrupted", file=sys.stderr)
@@ -130,8 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CHATLOG_DEBUG"):
             raise
         print(
-            f"chatlog: error: {exc.strerror or exc}"
-            + (f": {exc.filename}" if exc.filename else ""),
+            terminal_safe(
+                f"chatlog: error: {exc.strerror or exc}"
+                + (f": {exc.filename}" if exc.filename else "")
+            ),
             file=sys.stderr,
         )
         return 5

@@ -11,6 +11,7 @@ import msgspec
 from eventlog import AnyEvent, Message, SessionCreated, SessionTagged, SessionTitled
 from eventlog.clock import parse_timestamp
 from eventlog.events import event_type
+from projections.safe_text import terminal_safe
 
 _json = msgspec.json.Encoder()
 
@@ -35,11 +36,15 @@ def local_time(ts: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     try:
         return parse_timestamp(ts).astimezone().strftime(fmt)
     except ValueError:
-        return ts
+        return terminal_safe(ts)
 
 
 def describe_event(event: AnyEvent) -> str:
-    """One event as a human line (multi-line content indented under it)."""
+    """One event as a human line (multi-line content indented under it), terminal-safe."""
+    return terminal_safe(_event_line(event))
+
+
+def _event_line(event: AnyEvent) -> str:
     head = f"#{event.seq:<5} {local_time(event.ts)}"
     match event:
         case Message(role=role, content=content, token_count=tokens):

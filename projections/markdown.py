@@ -11,6 +11,7 @@ from typing import Final
 
 from eventlog.clock import parse_timestamp
 from projections.records import SessionSnapshot
+from projections.safe_text import terminal_safe
 
 UNTITLED: Final = "Untitled Session"
 ROLE_HEADINGS: Final[dict[str, str]] = {
@@ -26,13 +27,13 @@ def utc_time(ts: str, fmt: str) -> str:
     try:
         return parse_timestamp(ts).astimezone(UTC).strftime(fmt)
     except ValueError:
-        return ts
+        return terminal_safe(ts)
 
 
 def render(snapshot: SessionSnapshot) -> str:
     meta = snapshot.metadata
     lines = [
-        f"# {meta.title or UNTITLED}",
+        f"# {terminal_safe(meta.title or UNTITLED)}",
         "",
         f"**Session ID:** {meta.session_id}",
         f"**Created:** {utc_time(meta.created_at, '%Y-%m-%d %H:%M:%S')}",
@@ -44,11 +45,11 @@ def render(snapshot: SessionSnapshot) -> str:
         "",
     ]
     for message in snapshot.messages:
-        heading = ROLE_HEADINGS.get(message.role, message.role.title())
+        heading = terminal_safe(ROLE_HEADINGS.get(message.role, message.role.title()))
         lines += [
             f"## {heading} [{utc_time(message.timestamp, '%H:%M:%S')}]",
             "",
-            message.content,
+            terminal_safe(message.content),
             "",
         ]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from eventlog import short_id
+from projections.safe_text import terminal_safe
 
 SessionChoices = Callable[[], Sequence[tuple[str, str | None]]]
 EXPORT_OPTIONS = ("--format=markdown", "--format=json", "--output=", "--force")
@@ -49,5 +50,8 @@ class ReplCompleter(Completer):
             for sid, title in self._sessions():
                 if sid.startswith(word) or short_id(sid).startswith(word):
                     yield Completion(
-                        sid, -len(word), display=short_id(sid), display_meta=title or sid
+                        sid,
+                        -len(word),
+                        display=short_id(sid),
+                        display_meta=terminal_safe(title or sid),
                     )

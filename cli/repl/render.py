@@ -7,9 +7,14 @@ set, or ``TERM=dumb``: text exactly as it arrives, no escape sequences of ours).
 
 Both write straight to the terminal's stdout, captured before prompt_toolkit patches
 ``sys.stdout``: streamed text must reach the terminal exactly as sent, with nothing of the
-proxy's in between. Anything shown while the prompt is on screen (a key binding's
-output, the watcher's notices) goes through ``run_in_terminal``, which lifts the prompt,
-prints, and draws it again below.
+proxy's in between. "Exactly" but for terminal controls: every text a screen is given
+(stored titles and messages, model replies, exports) passes through
+:func:`projections.safe_text.terminal_safe` first, so ESC, C1 and bidi controls show as
+``\x1b``, ``\x9b``, ``\u202e`` instead of acting on the terminal.
+
+Anything shown while the prompt is on screen (a key binding's output, the watcher's
+notices) goes through ``run_in_terminal``, which lifts the prompt, prints, and draws it
+again below.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from cli.output import use_color
+from projections.safe_text import terminal_safe
 
 # The live view of a streaming reply is redrawn at most this often.
 LIVE_REFRESH_SECONDS: Final = 1 / 12
@@ -85,7 +91,7 @@ class PlainScreen:
         _emit(lambda: self._write_now(text))
 
     def _write_now(self, text: str) -> None:
-        self._out.write(text)
+        self._out.write(terminal_safe(text))
         self._out.flush()
 
     def say(self, text: str) -> None:
@@ -136,22 +142,22 @@ class RichScreen:
         _emit(lambda: self.console.print(renderable))
 
     def say(self, text: str) -> None:
-        self._print(Text(text))
+        self._print(Text(terminal_safe(text)))
 
     def notice(self, text: str) -> None:
-        self._print(Text(text, style="dim"))
+        self._print(Text(terminal_safe(text), style="dim"))
 
     def success(self, text: str) -> None:
-        self._print(Text(f"✓ {text}", style="green"))
+        self._print(Text(f"✓ {terminal_safe(text)}", style="green"))
 
     def error(self, text: str) -> None:
-        self._print(Text(f"✗ {text}", style="bold red"))
+        self._print(Text(f"✗ {terminal_safe(text)}", style="bold red"))
 
     def markdown(self, text: str) -> None:
-        self._print(Markdown(text))
+        self._print(Markdown(terminal_safe(text)))
 
     def reply(self, label: str) -> ReplyDisplay:
-        self.console.print(Text(label, style="bold cyan"))
+        self.console.print(Text(terminal_safe(label), style="bold cyan"))
         return _RichReply(self.console)
 
 
@@ -191,7 +197,7 @@ class _RichReply:
         self._finished = False
 
     def add(self, text: str) -> None:
-        self._tail.parts.append(text)
+        self._tail.parts.append(terminal_safe(text))
         now = time.monotonic()
         if now - self._last_refresh >= LIVE_REFRESH_SECONDS:
             self._live.refresh()
