@@ -110,7 +110,7 @@ def run_tail(args: argparse.Namespace, ctx: Context) -> int:
 def _follow(ctx: Context, sid: str, cursor: Cursor, as_json: bool) -> int:
     """Print events appended from ``offset`` on, woken by file changes (watchfiles), with a
     periodic re-check so nothing is missed if a notification is."""
-    from projections.changes import iter_changes
+    from eventlog.watch import iter_changes
 
     path = ctx.log.layout.log_path(sid)
     stop_after_delete = False

@@ -14,20 +14,29 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from eventlog.home import FILE_MODE
+from eventlog.safefile import NOFOLLOW
 
 
-def _write_aside(path: Path, data: bytes, *, durable: bool) -> Path:
-    """Write ``data`` to a fresh hidden temp file beside ``path``; return the temp path."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+def temp_name(path: Path) -> Path:
+    """The hidden temp file a writer of ``path`` uses (``.<name>.<pid>.<thread>.tmp``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _write_aside(path: Path, data: bytes | Iterable[bytes], *, durable: bool) -> Path:
+    """Write ``data`` (bytes, or chunks of them) to a fresh hidden temp file beside
+    ``path``; return the temp path."""
+    tmp = temp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for chunk in [data] if isinstance(data, bytes | bytearray) else data:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
         if durable:
             os.fsync(fd)
     except BaseException:
@@ -38,7 +47,7 @@ def _write_aside(path: Path, data: bytes, *, durable: bool) -> Path:
     return tmp
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes], *, durable: bool = True) -> None:
     tmp = _write_aside(path, data, durable=durable)
     try:
         os.replace(tmp, path)
@@ -49,7 +58,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         fsync_dir(path.parent)
 
 
-def write_exclusive(path: Path, data: bytes) -> None:
+def write_exclusive(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Create ``path`` holding ``data``; FileExistsError if it exists already."""
     tmp = _write_aside(path, data, durable=True)
     try:

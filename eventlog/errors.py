@@ -58,3 +58,8 @@ class DurabilityError(StorageError):
     A failed fsync is never retried as if it had worked (the kernel may already have
     dropped the dirty pages), so the caller must treat the event as not written.
     """
+
+
+class UnsafeFileError(StorageError):
+    """A path under the home is not what chatlog keeps there (a symlink, FIFO, device or
+    directory where a file belongs): it is refused, never followed, opened or changed."""

@@ -30,10 +30,25 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if missing and make it 0700."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    if (path.stat().st_mode & 0o777) != DIR_MODE:
-        path.chmod(DIR_MODE)
+    """Create ``path`` (and missing parents) 0700 whatever the umask; an existing
+    directory keeps its mode (chatlog never changes the mode of a directory it did not
+    create). A symlink or a non-directory at ``path`` is refused (UnsafeFileError)."""
+    from eventlog.safefile import check_private_dir
+
+    check_private_dir(path)
+    missing: list[Path] = []
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            check_private_dir(directory)
+            continue
+        os.chmod(directory, DIR_MODE)  # mkdir applied the umask
+    check_private_dir(path)
     return path
 
 
@@ -52,9 +67,20 @@ class HomeLayout:
         self.checkpoints_file = root / "checkpoints.json"
         self.history_file = root / "history"
         self.socket_file = root / "chatlog.sock"
+        self.changes_dir = root / "changes"
+        self.projections_db = root / "projections.sqlite3"
 
     def ensure(self) -> None:
-        ensure_private_dir(self.root)
+        # The home itself may be a symlink to a directory (a dotfiles setup); nothing
+        # under it is followed.
+        if not (os.path.islink(self.root) and os.path.isdir(self.root)):
+            ensure_private_dir(self.root)
+        mode = os.stat(self.root).st_mode & 0o777
+        if mode & 0o077:
+            _warn_once(
+                f"{self.root} is accessible to other users (mode {mode:o}); "
+                f"`chmod 700 {self.root}` keeps your conversations private"
+            )
         ensure_private_dir(self.events_dir)
 
     def log_path(self, session_id: str) -> Path:
@@ -64,17 +90,36 @@ class HomeLayout:
         return self.sessions_dir / f"{validate_session_id(session_id)}.json"
 
     def session_ids(self) -> list[str]:
-        """Ids of every log present, sorted (oldest id first). Stray files are ignored."""
+        """Ids of every log present, sorted (oldest id first). Stray files are ignored, and
+        so (with a warning) is anything at a log's name that is not a regular file."""
         from eventlog.ids import is_valid_session_id
 
+        ids = []
         try:
-            names = os.listdir(self.events_dir)
+            entries = os.scandir(self.events_dir)
         except FileNotFoundError:
             return []
-        ids = [
-            name[: -len(LOG_SUFFIX)]
-            for name in names
-            if name.endswith(LOG_SUFFIX) and is_valid_session_id(name[: -len(LOG_SUFFIX)])
-        ]
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(LOG_SUFFIX) or not is_valid_session_id(
+                    name[: -len(LOG_SUFFIX)]
+                ):
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    _warn_once(f"ignored {entry.path}: not a regular file")
+                    continue
+                ids.append(name[: -len(LOG_SUFFIX)])
         ids.sort()
         return ids
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    import logging
+
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("chatlog").warning("%s", message)

@@ -18,6 +18,7 @@ Projections never run here; they catch up from the logs on their own (see projec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -26,13 +27,14 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar, get_args
 
 import msgspec
 
+from eventlog import reading, upkeep
 from eventlog.arguments import check_text, clean_tags
 from eventlog.atomic import fsync_dir, write_exclusive
 from eventlog.clock import utc_now_iso
@@ -52,14 +54,23 @@ from eventlog.events import (
     AnyEvent,
     Message,
     SessionCreated,
-    SessionTagged,
-    SessionTitled,
-    SessionUntagged,
 )
+from eventlog.feed import ChangeFeed, Journal
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
 from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
-from eventlog.scan import START, Cursor, LogIssue, Scan, read_tail_state, scan_bytes
+from eventlog.safefile import open_regular
+from eventlog.scan import START, Cursor, LogEntry, LogIssue, Scan, read_tail_state, scan_bytes
+from eventlog.store import (
+    ArchivedSession,
+    Changes,
+    DamageReport,
+    EventStore,
+    Follower,
+    Repair,
+    SessionPosition,
+    SessionRead,
+)
 
 FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
@@ -69,6 +80,7 @@ _ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 
 logger = logging.getLogger("chatlog")
 E = TypeVar("E", bound=AnyEvent)
+T = TypeVar("T")
 
 
 class _Handle:
@@ -92,8 +104,8 @@ def _translate_os_error(exc: OSError, what: str) -> StorageError:
     return StorageError(f"{what}: {exc.strerror or exc}")
 
 
-class EventLog:
-    """The append-only store of every session's events under one home directory."""
+class EventLog(EventStore):
+    """The file store: every session's events as one append-only log file under the home."""
 
     def __init__(
         self,
@@ -130,6 +142,8 @@ class EventLog:
             self.layout.ensure()
         except OSError as exc:
             raise _translate_os_error(exc, f"cannot prepare home {self.home}") from exc
+        self._journal = Journal(self.layout.changes_dir)
+        self._feed = ChangeFeed(self.layout.changes_dir)
 
     # ------------------------------------------------------------------ sessions
 
@@ -183,10 +197,13 @@ class EventLog:
                     self._ops.fdatasync(fd)
             finally:
                 os.close(fd)
+            journal = self._journal.begin(session_id)
             try:
                 os.link(tmp, path)
             except FileExistsError:
                 return False
+            finally:
+                self._journal.end(journal)
             if self.fsync != "never":
                 fsync_dir(self.layout.events_dir)
             handle = self._open_handle(session_id, path)
@@ -232,27 +249,7 @@ class EventLog:
                 metadata=meta,
             )
 
-        return self._append_event(session_id, build, expected_seq)
-
-    def set_title(
-        self, session_id: str, title: str, expected_seq: int | None = None
-    ) -> SessionTitled:
-        check_text("title", title)
-        return self._append_event(
-            session_id, lambda seq, now: SessionTitled(seq=seq, ts=now, title=title), expected_seq
-        )
-
-    def add_tag(self, session_id: str, tag: str) -> SessionTagged:
-        (clean,) = clean_tags([tag])
-        return self._append_event(
-            session_id, lambda seq, now: SessionTagged(seq=seq, ts=now, tag=clean), None
-        )
-
-    def remove_tag(self, session_id: str, tag: str) -> SessionUntagged:
-        (clean,) = clean_tags([tag])
-        return self._append_event(
-            session_id, lambda seq, now: SessionUntagged(seq=seq, ts=now, tag=clean), None
-        )
+        return self.append_event(session_id, build, expected_seq)
 
     def delete_session(self, session_id: str) -> None:
         """Remove a session's log. Taken under the log's lock, so no append is lost into
@@ -260,18 +257,21 @@ class EventLog:
         path = self.layout.log_path(session_id)
         self._forget(session_id)
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = open_regular(path)
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id}") from None
         except OSError as exc:
             raise _translate_os_error(exc, f"cannot delete session {session_id}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            journal = self._journal.begin(session_id)
             try:
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:
                     path.unlink()
             except FileNotFoundError:
                 raise SessionNotFoundError(f"no session {session_id}") from None
+            finally:
+                self._journal.end(journal)
             if self.fsync != "never":
                 fsync_dir(self.layout.events_dir)
         except OSError as exc:
@@ -280,7 +280,7 @@ class EventLog:
             os.close(fd)
 
     def exists(self, session_id: str) -> bool:
-        return self.layout.log_path(session_id).exists()
+        return os.path.lexists(self.layout.log_path(session_id))
 
     def session_ids(self) -> list[str]:
         return self.layout.session_ids()
@@ -305,14 +305,54 @@ class EventLog:
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, session_id: str) -> Iterator[AnyEvent]:
-        """Every intact event of the session in seq order. Damaged lines are logged
-        (file and line number) and skipped; a torn tail is ignored.
+    def read_from(
+        self,
+        session_id: str,
+        position: SessionPosition | None = None,
+        *,
+        until: SessionPosition | None = None,
+    ) -> SessionRead:
+        path = str(self.layout.log_path(session_id))
+        try:
+            return reading.read_from(path, position, until)
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
 
-        The log is read when ``read`` is called (not when the iterator is first advanced),
-        so an invalid id or a missing session raises here."""
-        entries = self.scan(session_id).entries
-        return (entry.event for entry in entries)
+    def read_last(self, session_id: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:
+        path = str(self.layout.log_path(session_id))
+        try:
+            return reading.read_last(path, n, messages_only=messages_only)
+        except FileNotFoundError:
+            raise SessionNotFoundError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
+
+    def read_at(self, session_id: str, locator: int) -> AnyEvent | None:
+        try:
+            return reading.read_at(str(self.layout.log_path(session_id)), locator)
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
+
+    def first_event(self, session_id: str) -> AnyEvent | None:
+        if not self.exists(session_id):
+            raise SessionNotFoundError(f"no session {session_id}")
+        try:
+            return reading.first_event(str(self.layout.log_path(session_id)))
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
+
+    def last_event(self, session_id: str) -> AnyEvent | None:
+        entries = self.read_last(session_id, 1)
+        return entries[0].event if entries else None
+
+    def open_follower(self, session_id: str, position: SessionPosition | None = None) -> Follower:
+        path = str(self.layout.log_path(session_id))
+        try:
+            return reading.FileFollower(path, position)
+        except FileNotFoundError:
+            raise SessionNotFoundError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
 
     def scan(self, session_id: str, cursor: Cursor = START) -> Scan:
         """Scan the log from a cursor (e.g. a projection checkpoint; default: the start).
@@ -321,10 +361,14 @@ class EventLog:
         offset, line, seq = cursor
         path = self.layout.log_path(session_id)
         try:
-            with open(path, "rb") as file:
-                if offset:
-                    file.seek(offset)
-                data = file.read()
+            fd = open_regular(path)
+            try:
+                with open(fd, "rb", closefd=False) as file:
+                    if offset:
+                        file.seek(offset)
+                    data = file.read()
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id}") from None
         except OSError as exc:
@@ -338,12 +382,88 @@ class EventLog:
         """The session's current last seq (as the next appender would see it)."""
         path = self.layout.log_path(session_id)
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = open_regular(path)
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
         try:
             _good_end, last_seq, _torn = read_tail_state(fd, os.fstat(fd).st_size, None, str(path))
             return last_seq
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ change feed
+
+    def changes(self, since: str | None) -> Changes:
+        return self._feed.changes(since)
+
+    def changes_applied(self, changes: Changes) -> None:
+        self._feed.applied(changes)
+
+    def follow(self, stop: threading.Event, tick_ms: int) -> Iterator[set[str]]:
+        from eventlog.watch import iter_changes
+
+        return iter_changes(self.layout, stop, tick_ms)
+
+    def afollow(self, stop: asyncio.Event, tick_ms: int) -> AsyncIterator[set[str]]:
+        from eventlog.watch import aiter_changes
+
+        return aiter_changes(self.layout, stop, tick_ms)
+
+    # ------------------------------------------------------------------ upkeep
+
+    def check(self, session_id: str) -> DamageReport | None:
+        return upkeep.check(self.layout, session_id)
+
+    def repair(self, session_id: str) -> Repair | None:
+        return self._exclusive(session_id, upkeep.repair)
+
+    def archive(self, session_id: str) -> ArchivedSession:
+        found = self._exclusive(session_id, upkeep.archive)
+        if found is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        return found
+
+    def restore(self, session_id: str) -> None:
+        journal = self._journal.begin(session_id)
+        try:
+            upkeep.restore(self.layout, session_id)
+        finally:
+            self._journal.end(journal)
+
+    def archived(self) -> list[ArchivedSession]:
+        return upkeep.archived(self.layout)
+
+    def purge_archives(self, session_ids: Sequence[str] | None = None) -> list[str]:
+        return upkeep.purge_archives(self.layout, session_ids)
+
+    def _exclusive(
+        self, session_id: str, operation: Callable[[HomeLayout, str, int], T]
+    ) -> T | None:
+        """Run ``operation(layout, id, fd)`` holding the log's lock (as appends do), the
+        change announced first; None when the session has no log."""
+        path = self.layout.log_path(session_id)
+        self._forget(session_id)
+        try:
+            fd = open_regular(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot open session {session_id}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                raise StorageError(f"{path} was replaced meanwhile; try again")
+            journal = self._journal.begin(session_id)
+            try:
+                return operation(self.layout, session_id, fd)
+            finally:
+                self._journal.end(journal)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot change session {session_id}") from exc
         finally:
             os.close(fd)
 
@@ -410,6 +530,7 @@ class EventLog:
             for handle in handles:
                 with handle.lock:
                     _close_quietly(handle)
+            self._journal.close()
             self._closed = True
 
     def __enter__(self) -> EventLog:
@@ -425,8 +546,8 @@ class EventLog:
 
     # ------------------------------------------------------------------ internals
 
-    def _append_event(
-        self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None
+    def append_event(
+        self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None = None
     ) -> E:
         path = self._log_path(session_id)  # validates before any filesystem access
         if self._closed:
@@ -465,7 +586,11 @@ class EventLog:
                 raise SeqConflictError(session_id, expected_seq, handle.last_seq)
             event = build(handle.last_seq + 1, utc_now_iso())
             line = _encode(event)
-            self._write_locked(session_id, handle, line)
+            journal = self._journal.begin(session_id)
+            try:
+                self._write_locked(session_id, handle, line)
+            finally:
+                self._journal.end(journal)
             handle.last_seq = event.seq
             return event
         finally:
@@ -486,7 +611,7 @@ class EventLog:
 
     def _open_handle(self, session_id: str, path: str | Path) -> _Handle:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+            fd = open_regular(path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id}") from None
         except OSError as exc:

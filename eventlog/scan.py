@@ -150,11 +150,14 @@ def scan_bytes(
     base_line: int = 0,
     base_seq: int = 0,
     path: str = "",
+    at_end: bool = True,
 ) -> Scan:
     """Scan ``data``, the bytes of a log starting at file offset ``base_offset``.
 
     ``base_line`` and ``base_seq`` are the line count and last seq before that offset,
     so an incremental scan reports the same line numbers and order checks as a full one.
+    ``at_end``: ``data`` reaches the end of the log, so a damaged last line is its torn
+    tail; otherwise (a chunk of a longer read) it is an ordinary damaged line.
     """
     size = len(data)
     complete = data.rfind(b"\n") + 1  # bytes in complete (newline-terminated) lines
@@ -177,7 +180,16 @@ def scan_bytes(
             pos += batch_bytes
             continue
         pos, line_no, last_seq, torn = _scan_lines(
-            data, pos, pos + batch_bytes, base_offset, line_no, last_seq, path, entries, issues
+            data,
+            pos,
+            pos + batch_bytes,
+            base_offset,
+            line_no,
+            last_seq,
+            path,
+            entries,
+            issues,
+            at_end,
         )
         if torn is not None:
             break
@@ -204,6 +216,7 @@ def _scan_lines(
     path: str,
     entries: list[LogEntry],
     issues: list[LogIssue],
+    at_end: bool = True,
 ) -> tuple[int, int, int, LogIssue | None]:
     """Line by line from ``pos`` to ``stop`` (both line starts), naming every problem.
 
@@ -225,7 +238,7 @@ def _scan_lines(
                 decoded.detail,
                 decoded.seq,
             )
-            if decoded.kind in TORN_KINDS and nl + 1 == size:
+            if at_end and decoded.kind in TORN_KINDS and nl + 1 == size:
                 torn = msgspec.structs.replace(
                     issue, kind="torn", detail=f"last line unusable ({decoded.detail})"
                 )

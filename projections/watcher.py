@@ -20,8 +20,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 from eventlog import ChatlogError, EventLog
+from eventlog.watch import TICK_MS, iter_changes
 from projections.api import Projections
-from projections.changes import TICK_MS, iter_changes
 from projections.records import CatchUpReport
 
 logger = logging.getLogger("chatlog")

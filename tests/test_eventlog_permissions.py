@@ -59,6 +59,7 @@ def test_every_directory_is_0700_and_every_file_0600_whatever_the_umask(
     kinds = {rel: "dir" if (home / rel).is_dir() else "file" for rel in modes}
     assert {rel for rel, kind in kinds.items() if kind == "dir"} == {
         ".",
+        "changes",
         "events",
         "quarantine",
     }
@@ -96,14 +97,20 @@ def test_the_command_line_creates_private_files_under_umask_000(tmp_path: Path) 
     assert stat.S_IMODE((home / "events" / f"{sid}.jsonl").stat().st_mode) == 0o600
 
 
-def test_an_existing_home_with_open_permissions_is_made_private(tmp_path: Path) -> None:
+def test_an_existing_home_keeps_its_mode_and_a_shared_one_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """chatlog never changes the mode of a directory it did not create (a 1777 shared
+    directory given as --home stays 1777); it says once that others can read it."""
     from eventlog import EventLog
 
     home = tmp_path / "shared-looking"
     (home / "events").mkdir(parents=True)
     home.chmod(0o755)
     (home / "events").chmod(0o777)
-    with EventLog(home, fsync="never") as log:
+    with caplog.at_level("WARNING", logger="chatlog"), EventLog(home, fsync="never") as log:
         log.create_session()
-    assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((home / "events").stat().st_mode) == 0o700
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+    assert stat.S_IMODE((home / "events").stat().st_mode) == 0o777
+    assert stat.S_IMODE((home / "changes").stat().st_mode) == 0o700  # created by chatlog
+    assert any("accessible to other users" in r.getMessage() for r in caplog.records)

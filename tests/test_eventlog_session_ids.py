@@ -116,7 +116,7 @@ def test_every_method_taking_an_id_rejects_every_hostile_id(home: Path, method: 
             assert "\n" not in str(rejected.value)
             assert len(str(rejected.value)) < 200
         assert log.session_ids() == [SEED_STYLE_ID]
-    assert sorted(p.name for p in home.iterdir()) == ["events"]
+    assert sorted(p.name for p in home.iterdir()) == ["changes", "events"]
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

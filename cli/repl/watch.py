@@ -12,7 +12,7 @@ import logging
 
 from cli.repl.chat import ChatRepl
 from eventlog import ChatlogError, SessionNotFoundError
-from projections.changes import aiter_changes
+from eventlog.watch import aiter_changes
 
 logger = logging.getLogger("chatlog")
 

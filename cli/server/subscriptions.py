@@ -27,7 +27,7 @@ from cli.server.outbox import OutboxClosedError
 from cli.server.protocol import Notification, encode_frame
 from cli.server.storage import Storage
 from eventlog import AnyEvent, ChatlogError, HomeLayout, Scan, SessionNotFoundError
-from projections.changes import TICK_MS, aiter_changes
+from eventlog.watch import TICK_MS, aiter_changes
 
 EVENT_NOTIFICATION = "session.event"
 DELETED_NOTIFICATION = "session.deleted"

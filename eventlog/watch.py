@@ -1,4 +1,4 @@
-"""Which sessions' logs changed: a thin layer over watchfiles shared by every follower.
+"""The file store's wake-ups: which sessions' logs changed, from watchfiles.
 
 Yields sets of session ids whose log files were created, modified or deleted. A timeout
 tick yields an empty set, so callers re-check on their own schedule even if the
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from watchfiles import Change, awatch, watch
 
-from eventlog import HomeLayout, is_valid_session_id
-from eventlog.home import LOG_SUFFIX
+from eventlog.home import LOG_SUFFIX, HomeLayout
+from eventlog.ids import is_valid_session_id
 
 TICK_MS = 1000
 
