@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from cli.backends.config import BACKEND_NAMES
+from cli.backends.config import BACKEND_NAMES, resolve_backend_config
 from cli.context import Context
+from eventlog import InvalidArgumentError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,10 +25,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat.add_argument(
         "--backend",
         choices=BACKEND_NAMES,
-        help="echo (offline) or openai (any OpenAI-compatible server); "
-        "default: config.toml, else openai when OPENAI_BASE_URL/OPENAI_API_KEY is set",
+        help="echo (offline), openai (any OpenAI-compatible server) or llm (any model of "
+        "llm's plugins); default: config.toml, else openai when OPENAI_BASE_URL/"
+        "OPENAI_API_KEY is set",
     )
-    chat.add_argument("--model", metavar="M", help="model name sent to the server")
+    chat.add_argument(
+        "--model", metavar="M", help="model name sent to the server (llm: a model id or alias)"
+    )
+    chat.add_argument(
+        "--list-models", action="store_true", help="list the llm backend's models and exit"
+    )
     chat.add_argument(
         "--verbose",
         dest="save_notices",
@@ -38,6 +45,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.list_models:
+        return list_models(args.backend, args.model)
     from cli.repl import ChatOptions, run_chat  # prompt_toolkit loads only for the REPL
 
     options = ChatOptions(
@@ -48,3 +57,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         verbose=args.save_notices,
     )
     return run_chat(ctx, options)
+
+
+def list_models(backend: str | None, model: str | None) -> int:
+    config = resolve_backend_config(backend=backend, model=model)
+    if config.backend != "llm":
+        raise InvalidArgumentError(
+            f"--list-models lists the llm backend's models, not {config.backend}'s: "
+            'add --backend llm (or set backend = "llm" in config.toml)'
+        )
+    from cli.backends.llm import model_lines  # llm loads only when asked for
+
+    for line in model_lines(config.model):
+        print(line)
+    return 0

@@ -1,4 +1,5 @@
-"""Model backends for the REPL: ``echo`` (offline) and ``openai`` (any compatible server)."""
+"""Model backends for the REPL: ``echo`` (offline), ``openai`` (any compatible server) and
+``llm`` (every model llm's plugins reach)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def create_backend(config: BackendConfig) -> Backend:
         from cli.backends.openai import OpenAIBackend  # httpx is only imported when used
 
         return OpenAIBackend(config)
+    if config.backend == "llm":
+        from cli.backends.llm import LLMBackend  # llm and its plugins load only when chosen
+
+        return LLMBackend(config)
     return EchoBackend(config.config_path)
 
 

@@ -8,7 +8,7 @@ the log, consumes :meth:`Backend.stream`, and saves what it produced. Backends r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -37,10 +37,12 @@ class Usage(msgspec.Struct, frozen=True):
 
 
 class ReplyDone(msgspec.Struct, frozen=True):
-    """The reply is complete; ``model`` is the model the server says answered."""
+    """The reply is complete; ``model`` is the model the server says answered; ``details``
+    are further facts about the reply (plain JSON values) kept in its metadata."""
 
     model: str | None = None
     finish_reason: str | None = None
+    details: dict[str, Any] = {}
 
 
 StreamItem = TextDelta | Usage | ReplyDone

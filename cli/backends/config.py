@@ -4,9 +4,11 @@ Sources, strongest first:
 
 - backend: ``--backend`` > ``backend`` in config.toml > ``openai`` when ``OPENAI_BASE_URL``
   or ``OPENAI_API_KEY`` is set (or config.toml names a ``base_url``) > ``echo``;
-- model: ``--model`` > config.toml > :data:`DEFAULT_MODEL`;
+- model: ``--model`` > config.toml > :data:`DEFAULT_MODEL` (for ``llm``: llm's own default
+  model, left empty here);
 - base URL and API key: ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` > config.toml > OpenAI's;
-- timeout, streaming and a ``system_prompt``: config.toml only.
+- timeout, streaming, a ``system_prompt`` and ``llm_log`` (also write replies to llm's own
+  ``logs.db``): config.toml only.
 
 config.toml lives in ``platformdirs.user_config_dir("chatlog")`` (on Linux
 ``$XDG_CONFIG_HOME/chatlog/config.toml``); it is optional.
@@ -25,7 +27,7 @@ import platformdirs
 
 from eventlog.errors import InvalidArgumentError
 
-BackendName = Literal["echo", "openai"]
+BackendName = Literal["echo", "openai", "llm"]
 BACKEND_NAMES: Final[tuple[str, ...]] = get_args(BackendName)
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_MODEL: Final = "gpt-4o-mini"
@@ -42,6 +44,7 @@ class FileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timeout: float | None = None
     stream: bool = True
     system_prompt: str | None = None
+    llm_log: bool = False
 
 
 class BackendConfig(msgspec.Struct, frozen=True):
@@ -50,13 +53,14 @@ class BackendConfig(msgspec.Struct, frozen=True):
 
     backend: BackendName
     reason: str
-    model: str
+    model: str  # for llm, "" means llm's default model
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     stream: bool = True
     config_path: Path | None = None
     system_prompt: str | None = None  # sent first unless the session has its own
+    llm_log: bool = False  # the llm backend also logs to llm's logs.db
 
 
 def default_config_path() -> Path:
@@ -117,11 +121,12 @@ def resolve_backend_config(
     return BackendConfig(
         backend=chosen,
         reason=reason,
-        model=model or file.model or DEFAULT_MODEL,
+        model=model or file.model or ("" if chosen == "llm" else DEFAULT_MODEL),
         base_url=(env_url or file.base_url or DEFAULT_BASE_URL).rstrip("/"),
         api_key=env_key or file.api_key,
         timeout=file.timeout or DEFAULT_TIMEOUT,
         stream=file.stream,
         config_path=path,
         system_prompt=file.system_prompt or None,
+        llm_log=file.llm_log,
     )

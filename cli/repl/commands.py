@@ -9,6 +9,7 @@ Session listing, export, deletion and search go through the projections, so the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import difflib
 import shlex
 from collections.abc import Awaitable, Callable
@@ -252,6 +253,20 @@ async def cmd_retry(repl: ChatRepl, rest: str) -> None:
     await repl.retry()
 
 
+async def cmd_models(repl: ChatRepl, rest: str) -> None:
+    _no_arguments(rest, "/models")
+    if repl.backend.name != "llm":
+        raise InvalidArgumentError(
+            f"the {repl.backend.name} backend has no model list: "
+            "/models lists llm's (chatlog chat --backend llm)"
+        )
+    from cli.backends.llm import model_lines
+
+    # Plugins may do I/O while registering their models (llm-ollama asks its server).
+    for line in await asyncio.to_thread(model_lines, repl.backend.model):
+        repl.screen.say(line)
+
+
 async def cmd_quit(repl: ChatRepl, rest: str) -> None:
     repl.exit_requested = True
 
@@ -278,6 +293,7 @@ COMMANDS: Final[tuple[SlashCommand, ...]] = (
     ),
     SlashCommand("/delete", "/delete <id>", "delete a session", cmd_delete, (), True),
     SlashCommand("/retry", "/retry", "ask the model again for the last message", cmd_retry),
+    SlashCommand("/models", "/models", "list the models llm offers (llm backend)", cmd_models),
     SlashCommand("/quit", "/quit", "leave (Ctrl+D works too)", cmd_quit, ("/exit",)),
 )
 

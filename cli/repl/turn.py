@@ -64,8 +64,11 @@ class _Reply:
             if usage:
                 meta["usage"] = usage
         meta["usage_estimated"] = self.usage is None or self.usage.completion_tokens is None
-        if self.done is not None and self.done.finish_reason:
-            meta["finish_reason"] = self.done.finish_reason
+        if self.done is not None:
+            if self.done.finish_reason:
+                meta["finish_reason"] = self.done.finish_reason
+            for key, value in self.done.details.items():
+                meta.setdefault(key, value)
         if stopped is not None:
             meta["interrupted"] = True
             meta["interrupted_reason"] = stopped
