@@ -1,9 +1,12 @@
-"""The benchmark runner: ``python -m benchmarks [--quick | --smoke] [--only NAMES]``.
+"""The benchmark runner: ``python -m benchmarks [--quick | --smoke | --large] [--only NAMES]``.
 
 Runs every variant module in turn (each one interleaves its own comparisons), shows
 progress on stderr, prints a table (or the JSON with ``--json``) on stdout, and writes
 ``<out>/latest.json`` and ``<out>/latency.svg`` (``quick.json``/``quick.svg`` and
-``smoke.json``/``smoke.svg`` for the shorter modes, so they never overwrite a full run).
+``smoke.json``/``smoke.svg`` for the shorter modes, so they never overwrite a full run;
+``large.json``/``large.svg`` for ``--large``: the full run plus a 1M-message (1.16 GB)
+session and a home of 100k sessions, whose logs are built once and kept under
+``--cache``, by default ``chatlog-bench-cache`` beside the work directory).
 
 A benchmark that fails is recorded with its error, the rest still run, and the exit
 status is 1. Work files live in a temporary directory (``--workdir`` to choose the
@@ -21,12 +24,22 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import append, catchup, listing, load, rebuild, search, watcher
+from benchmarks import (
+    append,
+    catchup,
+    catchup_cli,
+    commands,
+    listing,
+    load,
+    rebuild,
+    search,
+    watcher,
+)
 from benchmarks.harness import Json, Progress, machine_info
 from benchmarks.report import evaluate_targets, render_svg, render_text
 
@@ -38,6 +51,8 @@ class Suite:
     append: append.AppendConfig
     load: load.LoadConfig
     catchup: catchup.CatchUpConfig
+    catchup_cli: catchup_cli.CatchUpCliConfig
+    commands: commands.CommandsConfig
     list: listing.ListConfig
     rebuild: rebuild.RebuildConfig
     search: search.SearchConfig
@@ -58,6 +73,10 @@ MODES: dict[str, Suite] = {
         catchup=catchup.CatchUpConfig(
             lengths=(1, 1000, 10_000, 100_000), samples={1: 60, 1000: 40, 10_000: 15, 100_000: 4}
         ),
+        catchup_cli=catchup_cli.CatchUpCliConfig(
+            lengths=(1, 10_000, 100_000), session_counts=(1, 10_000), samples=15, samples_large=5
+        ),
+        commands=commands.CommandsConfig(lengths=(50_000,), samples={50_000: 3}),
         list=listing.ListConfig(
             sessions=10_000, messages_per_session=4, samples=100, cli_samples=12
         ),
@@ -78,6 +97,10 @@ MODES: dict[str, Suite] = {
         catchup=catchup.CatchUpConfig(
             lengths=(1, 1000, 10_000), samples={1: 15, 1000: 10, 10_000: 4}
         ),
+        catchup_cli=catchup_cli.CatchUpCliConfig(
+            lengths=(1, 10_000), session_counts=(1, 1000), samples=5, samples_large=2
+        ),
+        commands=commands.CommandsConfig(lengths=(5000,), samples={5000: 1}),
         list=listing.ListConfig(sessions=1000, messages_per_session=4, samples=50, cli_samples=4),
         rebuild=rebuild.RebuildConfig(sessions=100, events_per_session=500, samples=1),
         search=search.SearchConfig(sessions=20, messages_per_session=500, samples=20),
@@ -93,6 +116,10 @@ MODES: dict[str, Suite] = {
         ),
         load=load.LoadConfig(lengths=(100,), samples={100: 3}),
         catchup=catchup.CatchUpConfig(lengths=(1, 100), samples={1: 2, 100: 2}),
+        catchup_cli=catchup_cli.CatchUpCliConfig(
+            lengths=(1, 50), session_counts=(20,), samples=1, samples_large=1
+        ),
+        commands=commands.CommandsConfig(lengths=(100,), samples={100: 1}, floor_samples=1),
         list=listing.ListConfig(sessions=30, messages_per_session=2, samples=5, cli_samples=1),
         rebuild=rebuild.RebuildConfig(sessions=5, events_per_session=20, samples=1),
         search=search.SearchConfig(sessions=5, messages_per_session=20, samples=3),
@@ -101,12 +128,27 @@ MODES: dict[str, Suite] = {
         ),
     ),
 }
-OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke"}
-CHART_STEM = {"default": "latency", "quick": "quick", "smoke": "smoke"}
+# --large: the default run, plus the cases too slow for it (a 1.16 GB session, 100k sessions)
+MODES["large"] = replace(
+    MODES["default"],
+    catchup_cli=replace(
+        MODES["default"].catchup_cli,
+        lengths=(1, 10_000, 100_000, 1_000_000),
+        session_counts=(1, 10_000, 100_000),
+    ),
+    commands=replace(
+        MODES["default"].commands, lengths=(50_000, 1_000_000), samples={50_000: 3, 1_000_000: 1}
+    ),
+)
+OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke", "large": "large"}
+CHART_STEM = {"default": "latency", "quick": "quick", "smoke": "smoke", "large": "large"}
+CACHED = ("catchup_cli", "commands")  # the benchmarks whose large homes are cached
 BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
     "append": append.run,
     "load": load.run,
     "catchup": catchup.run,
+    "catchup_cli": catchup_cli.run,
+    "commands": commands.run,
     "list": listing.run,
     "rebuild": rebuild.run,
     "search": search.run,
@@ -121,12 +163,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a shorter run (~30 s)")
     mode.add_argument("--smoke", action="store_true", help="a tiny run that checks the suite works")
+    mode.add_argument(
+        "--large",
+        action="store_true",
+        help="the full run plus a 1.16 GB session and 100k sessions (needs ~5 GB of disk)",
+    )
     parser.add_argument(
         "--only", metavar="NAMES", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}"
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go")
     parser.add_argument("--workdir", type=Path, help="parent dir for work files (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the work files")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="where large homes' logs are kept between runs "
+        "(default: chatlog-bench-cache in the work files' parent dir)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results JSON, not a table")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser.parse_args(argv)
@@ -134,8 +187,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    mode = "quick" if args.quick else "smoke" if args.smoke else "default"
+    mode = (
+        "quick" if args.quick else "smoke" if args.smoke else "large" if args.large else "default"
+    )
+    cache = args.cache or Path(args.workdir or tempfile.gettempdir()) / "chatlog-bench-cache"
     suite = MODES[mode]
+    for name in CACHED:
+        suite = replace(suite, **{name: replace(getattr(suite, name), cache_dir=str(cache))})
     names = list(BENCHMARKS)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]

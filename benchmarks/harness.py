@@ -124,14 +124,16 @@ class Progress:
 
 @dataclass
 class Variant:
-    """One thing to time: ``op`` is the timed operation, ``after`` an untimed reset or
-    settle step run right after each sample (e.g. flushing a peer's dirty pages)."""
+    """One thing to time: ``op`` is the timed operation, ``before`` an untimed step run
+    right before each sample (e.g. the append whose catch-up is timed), ``after`` an
+    untimed reset or settle step run right after it (e.g. flushing a peer's dirty pages)."""
 
     key: str
     op: Callable[[], object]
     samples: int
     warmup: int = 3
     after: Callable[[], object] | None = None
+    before: Callable[[], object] | None = None
     results: list[int] = field(default_factory=list)
 
 
@@ -164,6 +166,8 @@ def interleave(
         order = [v for v in variants if i < v.warmup]
         rng.shuffle(order)
         for v in order:
+            if v.before is not None:
+                v.before()
             v.op()
             if v.after is not None:
                 v.after()
@@ -176,6 +180,8 @@ def interleave(
             order = [v for v in variants if (r + 1) * v.samples // rounds > r * v.samples // rounds]
             rng.shuffle(order)
             for v in order:
+                if v.before is not None:
+                    v.before()
                 op = v.op
                 t0 = clock()
                 op()

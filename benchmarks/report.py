@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import readside_report
 from benchmarks.harness import Json, human_count
 
 # ---------------------------------------------------------------------------- targets
@@ -253,6 +254,7 @@ def evaluate_targets(results: Json) -> list[Json]:
             else "",
         )
     )
+    out.extend(readside_report.evaluate(results))
     return out
 
 
@@ -374,7 +376,7 @@ def _search_rows(search: Json) -> tuple[list[str], list[list[str]]]:
 
 
 def _rebuild_rows(rebuild: Json) -> tuple[list[str], list[list[str]]]:
-    header = ["rebuild", "median", "events/s", "MB/s", "÷ scan floor"]
+    header = ["rebuild", "median", "events/s", "MB/s", "÷ scan floor", "÷ FTS5 insert"]
     rows = []
     for key, stats in (rebuild.get("series") or {}).items():
         eps = stats.get("events_per_s")
@@ -385,6 +387,7 @@ def _rebuild_rows(rebuild: Json) -> tuple[list[str], list[list[str]]]:
                 f"{eps / 1000:.0f}k" if eps else "-",
                 f"{stats['mb_per_s']:.0f}" if stats.get("mb_per_s") else "-",
                 _fmt_x(stats.get("vs_scan_logs")),
+                _fmt_x(stats.get("vs_fts5_insert")),
             ]
         )
     return header, rows
@@ -412,13 +415,18 @@ def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]
     if isinstance(bench.get("catchup"), dict) and "series" in bench["catchup"]:
         h, r = _length_rows(bench["catchup"], "projection upkeep after one append")
         out.append(("Projection catch-up", h, r, "llrrrr"))
+    if isinstance(bench.get("catchup_cli"), dict) and "series" in bench["catchup_cli"]:
+        out.append(readside_report.catchup_cli_table(bench["catchup_cli"]))
+    if isinstance(bench.get("commands"), dict) and "by_length" in bench["commands"]:
+        section = bench["commands"]
+        out.append(readside_report.commands_table(section, section.get("labels") or {}))
     if isinstance(bench.get("list"), dict) and "series" in bench["list"]:
         n = bench["list"].get("sessions")
         h, r = _flat_rows(bench["list"], f"list ({n} sessions)")
         out.append(("List", h, r, "lrrrrl"))
     if isinstance(bench.get("rebuild"), dict) and "series" in bench["rebuild"]:
         h, r = _rebuild_rows(bench["rebuild"])
-        out.append(("Rebuild", h, r, "lrrrr"))
+        out.append(("Rebuild", h, r, "lrrrrr"))
     if isinstance(bench.get("search"), dict) and "series" in bench["search"]:
         h, r = _search_rows(bench["search"])
         out.append(("Search", h, r, "lrrrrr"))
@@ -497,6 +505,9 @@ def render_markdown(results: Json, chart: str | None = None) -> str:
     ):
         if isinstance(bench.get(name), dict) and "series" in bench[name]:
             parts.append(_pivot(bench[name], title))
+    read_side = readside_report.issue_table(bench)
+    if read_side:
+        parts.append(read_side)
     full = [
         f"#### {title}\n\n" + _md_table(header, rows, align)
         for title, header, rows, align in _sections(results)

@@ -31,7 +31,7 @@ def run_smoke(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     return done, out
@@ -50,7 +50,17 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
     machine = results["machine"]
     assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["filesystem"]["type"]
     benchmarks = results["benchmarks"]
-    assert set(benchmarks) == {"append", "load", "catchup", "list", "rebuild", "search", "watcher"}
+    assert set(benchmarks) == {
+        "append",
+        "load",
+        "catchup",
+        "catchup_cli",
+        "commands",
+        "list",
+        "rebuild",
+        "search",
+        "watcher",
+    }
     assert not [name for name, section in benchmarks.items() if "error" in section]
 
     append = benchmarks["append"]
@@ -64,6 +74,32 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
     for length in load["lengths"]:
         assert _is_number(load["series"]["chatlog_read"][str(length)]["p50_vs_floor"])
 
+    catchup_cli = benchmarks["catchup_cli"]
+    homes = [f"length:{n}" for n in catchup_cli["lengths"]]
+    homes += [f"sessions:{n}" for n in catchup_cli["session_counts"]]
+    for variant in ("after_append", "warm"):
+        assert set(catchup_cli["series"][variant]) == set(homes)
+        for stats in catchup_cli["series"][variant].values():
+            assert _is_number(stats["p50"]) and _is_number(stats["p50_vs_floor"])
+    assert set(catchup_cli["first_build"]) == set(homes)
+
+    commands = benchmarks["commands"]
+    assert commands["failures"] == []
+    for length in commands["lengths"]:
+        measured = commands["by_length"][str(length)]
+        # every command ran, and the kernel's peak RSS of each is its own: a Python
+        # process with chatlog imported, far below this benchmark process's own size
+        assert set(measured["commands"]) == set(commands["labels"])
+        for stats in measured["commands"].values():
+            assert stats["n"] >= 1 and _is_number(stats["seconds_p50"])
+            assert 5 < stats["peak_rss_mb"] < 500
+        assert measured["storage"]["ratio"] > 1
+
+    rebuild = benchmarks["rebuild"]["series"]
+    assert _is_number(rebuild["rebuild"]["vs_fts5_insert"])
+
+    targets = {target["id"] for target in results["targets"]}
+    assert {"rss_1gb", "storage_1gb", "rebuild_vs_fts5", "list_100k_warm"} <= targets
     for target in results["targets"]:
         assert set(target) >= {"id", "target", "measured", "met"}
         assert target["met"] in (True, False, None)
