@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "import",
-        help="import history from the replaced system, Claude Code, ChatGPT, Claude.ai or llm",
+        help="import history from Codex CLI, Claude Code, aider, llm, ChatGPT, Claude.ai "
+        "or the replaced system",
         description="Import conversations kept by other tools; running it again adds only "
         "what is new. The format is detected when --from is omitted.",
     )

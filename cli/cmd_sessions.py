@@ -29,6 +29,7 @@ from projections.markdown import ROLE_HEADINGS, UNTITLED
 from projections.retention import resolve_archived
 from projections.safe_text import terminal_safe
 from projections.search import HIGHLIGHT_END, HIGHLIGHT_START
+from projections.toolcalls import terminal_body
 
 DEFAULT_PAGER = "less -FRX"
 BOLD, REVERSE, DIM, RESET = "\x1b[1m", "\x1b[7m", "\x1b[2m", "\x1b[0m"
@@ -219,7 +220,7 @@ def format_session(snap: SessionSnapshot, color: bool) -> str:
             "",
             f"{bold}{heading}{reset} {dim}[{local_time(message.timestamp)}]{tokens}{reset}",
         ]
-        lines.append(terminal_safe(message.content))
+        lines.append(terminal_safe(terminal_body(message.role, message.content, message.metadata)))
     return "\n".join(lines)
 
 

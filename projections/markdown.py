@@ -12,6 +12,7 @@ from typing import Final
 from eventlog.clock import parse_timestamp
 from projections.records import SessionSnapshot
 from projections.safe_text import terminal_safe
+from projections.toolcalls import markdown_body
 
 UNTITLED: Final = "Untitled Session"
 ROLE_HEADINGS: Final[dict[str, str]] = {
@@ -36,8 +37,8 @@ def render(snapshot: SessionSnapshot) -> str:
         f"# {terminal_safe(meta.title or UNTITLED)}",
         "",
         f"**Session ID:** {meta.session_id}",
-        f"**Created:** {utc_time(meta.created_at, '%Y-%m-%d %H:%M:%S')}",
-        f"**Updated:** {utc_time(meta.updated_at, '%Y-%m-%d %H:%M:%S')}",
+        f"**Created:** {utc_time(meta.created_at, '%Y-%m-%d %H:%M:%S UTC')}",
+        f"**Updated:** {utc_time(meta.updated_at, '%Y-%m-%d %H:%M:%S UTC')}",
         f"**Messages:** {meta.message_count}",
         f"**Total Tokens:** {meta.total_tokens}",
         "",
@@ -47,9 +48,9 @@ def render(snapshot: SessionSnapshot) -> str:
     for message in snapshot.messages:
         heading = terminal_safe(ROLE_HEADINGS.get(message.role, message.role.title()))
         lines += [
-            f"## {heading} [{utc_time(message.timestamp, '%H:%M:%S')}]",
+            f"## {heading} [{utc_time(message.timestamp, '%H:%M:%S UTC')}]",
             "",
-            terminal_safe(message.content),
+            terminal_safe(markdown_body(message.role, message.content, message.metadata)),
             "",
         ]
     return "\n".join(lines)

@@ -263,7 +263,7 @@ def test_a_claude_ai_export_given_as_chatgpt_is_refused_whole(tmp_path: Path) ->
     path = write_json(tmp_path / "conversations.json", [{"uuid": "u", "chat_messages": []}])
     result = run_chatlog("import", str(path), "--from", "chatgpt")
     assert result.returncode == 2
-    assert "not a ChatGPT export (no conversation has 'mapping')" in result.stderr
+    assert "not a ChatGPT export (it looks like a Claude.ai export" in result.stderr
 
 
 needs_example = pytest.mark.skipif(

@@ -105,11 +105,13 @@ def test_content_blocks_become_text_tool_calls_and_tool_messages_in_order(export
     weather = parsed.conversations[0]
     assert [(m.role, m.content) for m in weather.messages] == [
         ("user", "What's the weather in Lyon?"),
-        ("assistant", 'Let me check.\n\n[tool_use: web_search] {"query":"Lyon weather"}'),
+        ("assistant", "Let me check.\n\n[web_search] Lyon weather"),
         ("tool", "Sunny, 24C"),
         ("assistant", "It is sunny and 24C."),
     ]
-    assert weather.messages[1].metadata["tool_calls"] == [{"id": "tc1", "name": "web_search"}]
+    assert weather.messages[1].metadata["tool_calls"] == [
+        {"id": "tc1", "name": "web_search", "arguments": {"query": "Lyon weather"}}
+    ]
     assert weather.messages[2].metadata["tool_call_id"] == "tc1"
     assert weather.messages[2].metadata["tool_name"] == "web_search"
     assert weather.title == "Weather in Lyon"

@@ -93,7 +93,7 @@ def test_the_active_branch_is_imported_in_conversation_order(transcript: Path) -
         ("user", "Fix the bug"),
         (
             "assistant",
-            'Looking.\n\n[tool_use: Read] {"file_path":"/x"}\n\n[tool_use: Bash] {"command":"ls"}',
+            "Looking.\n\n[Read] /x\n\n[Bash] ls",
         ),
         ("tool", "file body"),
         ("tool", "a b"),
@@ -125,7 +125,10 @@ def test_an_api_message_split_over_lines_is_one_message_with_its_tokens_counted_
 def test_tool_results_become_tool_messages_that_point_at_their_call(transcript: Path) -> None:
     (conversation,) = parse(transcript).conversations
     calls = conversation.messages[1].metadata["tool_calls"]
-    assert calls == [{"id": "call_1", "name": "Read"}, {"id": "call_2", "name": "Bash"}]
+    assert calls == [
+        {"id": "call_1", "name": "Read", "arguments": {"file_path": "/x"}},
+        {"id": "call_2", "name": "Bash", "arguments": {"command": "ls"}},
+    ]
     first, second = conversation.messages[2], conversation.messages[3]
     assert (first.metadata["tool_call_id"], first.metadata["tool_name"]) == ("call_1", "Read")
     assert (second.metadata["tool_call_id"], second.metadata["tool_name"]) == ("call_2", "Bash")

@@ -76,7 +76,11 @@ def test_an_unrecognised_file_asks_for_from(tmp_path: Path, home: Path) -> None:
     path = write_json(tmp_path / "notes.json", {"hello": "world"})
     result = run_chatlog("import", str(path))
     assert result.returncode == 2
-    assert result.stderr == f"chatlog: error: {path}: cannot tell its format; use --from\n"
+    assert result.stderr == (
+        f"chatlog: error: {path}: not a format chatlog imports (a JSON object with hello: "
+        "no conversations in it); formats: llm, codex, claude-code, aider, chatgpt, "
+        "claude-ai, seed\n"
+    )
 
 
 def test_a_wrong_from_is_one_error_line_naming_the_file(tmp_path: Path, home: Path) -> None:
@@ -84,7 +88,10 @@ def test_a_wrong_from_is_one_error_line_naming_the_file(tmp_path: Path, home: Pa
     result = run_chatlog("import", str(path), "--from", "llm")
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"chatlog: error: {path}: cannot read the database")
+    assert line == (
+        f"chatlog: error: {path}: not an llm logs database "
+        "(a JSON array without conversations); check --from"
+    )
 
 
 def test_an_unknown_from_value_is_a_usage_error(tmp_path: Path) -> None:

@@ -1,10 +1,14 @@
-"""Builders for the importers' test inputs, one per source format, and helpers to read back
-what an import wrote. Every fixture is written by the tests themselves."""
+"""Builders for the importers' test inputs, one per source format, helpers to read back
+what an import wrote, and the paths of the real files other tools wrote (under
+``../shared/testdata`` and ``tests/data``, each with its licence)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -370,3 +374,63 @@ def write_seed_dir(
     for session in sessions:
         write_json(directory / f"{session['metadata']['session_id']}.json", session)
     return directory
+
+
+# ---------------------------------------------------------------- real files
+
+PROJECT = Path(__file__).resolve().parents[1]
+TESTDATA = PROJECT / ".." / "shared" / "testdata"  # real files other tools wrote (README there)
+DATA = PROJECT / "tests" / "data"  # real files kept in this project, with their licences
+CODEX_ROLLOUT = (
+    TESTDATA / "codex" / "rollout-2025-10-04T22-31-15-0199b26c-737a-71a2-9939-52ce68c95cbe.jsonl"
+)
+AIDER_HISTORY = TESTDATA / "aider" / "zen-mcp-server.aider.chat.history.md"
+AIDER_WITH_REPLIES = DATA / "aider" / "fixture-head.aider.chat.history.md"
+CLAUDE_CODE_DIR = TESTDATA / "claude-code"
+CHATGPT_EXPORT = TESTDATA / "chatgpt" / "example-conversation.json"
+
+
+def real_json_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+LLM_SCRIPT = """
+import sys
+import llm
+import sqlite_utils
+from llm.migrations import migrate
+
+directory = sys.argv[1]
+db = sqlite_utils.Database(f"{directory}/logs.db")
+migrate(db)
+model = llm.get_model("echo")
+chat = model.conversation()
+for prompt, system in (("hello there", "Be terse."), ("second turn", None)):
+    response = chat.prompt(prompt, system=system)
+    response.text()
+    response.log_to_db(db)
+fragment = llm.Fragment("fragment text from a file\\n", f"{directory}/fragment.txt")
+response = model.prompt("using a fragment", fragments=[fragment], thinking=True)
+response.text()
+response.log_to_db(db)
+call = '{"prompt": "call a tool", "tool_calls": [{"name": "llm_version"}]}'
+for response in model.chain(call, tools=[llm.get_tools()["llm_version"]]).responses():
+    response.text()
+    response.log_to_db(db)
+"""
+
+
+def write_llm_logs(directory: Path) -> Path:
+    """A logs.db written by the real ``llm`` library (>= 0.32) with the ``llm-echo`` model:
+    a conversation with a system prompt and a follow-up, a prompt with a fragment and
+    visible reasoning, and a chain with a tool call and its result."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "LLM_USER_PATH": str(directory)}
+    subprocess.run(
+        [sys.executable, "-c", LLM_SCRIPT, str(directory)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return directory / "logs.db"

@@ -104,30 +104,34 @@ GOLDEN_MARKDOWN = """\
 # Help me debug this authentication error in my Python code
 
 **Session ID:** 2025-10-04_152345
-**Created:** 2025-10-04 15:23:45
-**Updated:** 2025-10-04 15:35:20
+**Created:** 2025-10-04 15:23:45 UTC
+**Updated:** 2025-10-04 15:35:20 UTC
 **Messages:** 4
 **Total Tokens:** 156
 
 ---
 
-## 👤 User [15:23:45]
+## 👤 User [15:23:45 UTC]
 
 Help me debug this authentication error in my Python code
 
-## 🤖 Assistant [15:23:48]
+## 🤖 Assistant [15:23:48 UTC]
 
 I'll help you debug the authentication error.
 
 Let me analyze the code...
 
-## 🧭 System [15:30:00]
+## 🧭 System [15:30:00 UTC]
 
 Context trimmed.
 
-## 🔧 Tool [15:35:20]
+## 🔧 Tool [15:35:20 UTC]
 
+Result
+
+```
 {"ok": true}
+```
 """
 
 

@@ -2,17 +2,20 @@
 
 A message's ``content`` is a string or a list of blocks: ``text``, ``thinking``,
 ``tool_use`` (a call: id, name, input) and ``tool_result`` (its answer, pointing at the
-call's id). chatlog keeps the text, renders each call as one readable line of text (the
-id goes to metadata) and turns each result into a ``tool`` message. The blocks are split
+call's id). chatlog keeps the text, writes each call as one readable line of text
+(:func:`projections.toolcalls.call_line`; its id, name and input go to metadata) and turns
+each result into a ``tool`` message. The blocks are split
 into parts in their order: a run of text and calls is one :class:`TextPart`, each result
 one :class:`ToolResult`. Blocks with no text (images, documents) are counted as skipped.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
+
+from projections.toolcalls import call_line
 
 _json = msgspec.json.Encoder()
 CALL_TYPES = frozenset({"tool_use", "server_tool_use"})
@@ -21,6 +24,11 @@ CALL_TYPES = frozenset({"tool_use", "server_tool_use"})
 class ToolCall(NamedTuple):
     id: str
     name: str
+    arguments: Any = None
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The call as kept in a message's ``metadata["tool_calls"]``."""
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
 class TextPart(NamedTuple):
@@ -45,15 +53,6 @@ class Blocks(NamedTuple):
     @property
     def text_parts(self) -> list[TextPart]:
         return [p for p in self.parts if isinstance(p, TextPart)]
-
-
-def render_tool_call(name: str, arguments: object) -> str:
-    """A tool call as one line of text: ``[tool_use: Read] {"file_path":"/x"}``."""
-    try:
-        rendered = _json.encode(arguments).decode()
-    except (TypeError, msgspec.EncodeError):
-        rendered = repr(arguments)
-    return f"[tool_use: {name}] {rendered}"
 
 
 def _result_text(content: object, skipped: list[str]) -> str:
@@ -116,8 +115,9 @@ def split_blocks(content: object) -> Blocks:
                 run.thinking.append(text)
         elif kind in CALL_TYPES:
             name = str(block.get("name") or "tool")
-            run.calls.append(ToolCall(str(block.get("id") or ""), name))
-            run.texts.append(render_tool_call(name, block.get("input")))
+            arguments = block.get("input")
+            run.calls.append(ToolCall(str(block.get("id") or ""), name, arguments))
+            run.texts.append(call_line(name, arguments))
         elif kind == "tool_result":
             run.flush(parts)
             parts.append(

@@ -1,6 +1,9 @@
-"""Claude.ai data export: ``conversations.json`` (Settings -> Privacy -> Export data).
+"""Claude.ai: the data export's ``conversations.json`` (Settings -> Privacy -> Export data),
+or one conversation as the web app's API returns it.
 
-A JSON array of conversations (``uuid``, ``name``, ``created_at``, ``chat_messages``).
+The export is a JSON array of conversations (``uuid``, ``name``, ``created_at``,
+``chat_messages``); a single conversation is one such object, with
+``current_leaf_message_uuid``, ``parent_message_uuid`` on its messages and ``files_v2``.
 Each message has a ``sender`` (``human`` -> user, ``assistant``), its text in ``text`` and,
 in newer exports, ``content`` blocks (text, tool_use, tool_result, thinking) that are
 preferred when present. When messages carry ``parent_message_uuid`` and the conversation
@@ -33,6 +36,7 @@ class _Message(msgspec.Struct):
     parent_message_uuid: str | None = None
     attachments: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
+    files_v2: list[dict[str, Any]] = []
 
 
 class _Conversation(msgspec.Struct):
@@ -68,7 +72,11 @@ def _attachments(message: _Message) -> list[dict[str, Any]]:
         {k: a[k] for k in ATTACHMENT_FIELDS if a.get(k) not in (None, "")}
         for a in message.attachments
     ]
-    found += [{"file_name": f["file_name"]} for f in message.files if f.get("file_name")]
+    found += [
+        {"file_name": f["file_name"]}
+        for f in message.files + message.files_v2
+        if isinstance(f, dict) and isinstance(f.get("file_name"), str)
+    ]
     return [a for a in found if a]
 
 
@@ -105,7 +113,7 @@ class _Builder:
             for call in part.tool_calls:
                 self.tool_names[call.id] = call.name
             if part.tool_calls:
-                metadata["tool_calls"] = [{"id": c.id, "name": c.name} for c in part.tool_calls]
+                metadata["tool_calls"] = [c.as_metadata() for c in part.tool_calls]
             if part.thinking:
                 metadata["thinking"] = part.thinking
             if attachments and texts == 1:

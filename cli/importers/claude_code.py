@@ -21,17 +21,19 @@ imported; an unterminated last line is a transcript still being written and is s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from cli.importers.blocks import ToolResult, split_blocks
+from cli.importers.inputs import Line, lines_of
 from cli.importers.records import ImportedConversation, ImportedMessage, Parsed, Problem, Skipped
 from cli.importers.timestamps import from_iso, now_iso
 
 SOURCE = "claude-code"
+MAX_PROBLEMS = 20  # malformed lines reported one by one; the rest are counted
 MESSAGE_TYPES = frozenset({"user", "assistant"})
 USAGE_FIELDS = (
     "input_tokens",
@@ -82,40 +84,35 @@ def find_transcripts(root: Path) -> list[Path]:
     one project's directory, or any tree of ``.jsonl`` files."""
     projects = root / "projects"
     base = projects if projects.is_dir() else root
-    return sorted(p for p in base.rglob("*.jsonl") if p.is_file())
+    return sorted(p for p in base.rglob("*.jsonl") if p.is_file() and not p.is_symlink())
 
 
-def _lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, terminated) for every line of ``data``."""
-    start = 0
-    number = 0
-    size = len(data)
-    while start < size:
-        number += 1
-        end = data.find(b"\n", start)
-        if end < 0:
-            yield number, data[start:], False
-            return
-        yield number, data[start:end], True
-        start = end + 1
-
-
-def _read_lines(data: bytes, path: str) -> tuple[list[_Numbered], list[Skipped], list[Problem]]:
-    lines: list[_Numbered] = []
+def _read_lines(
+    lines: Iterable[Line], path: str
+) -> tuple[list[_Numbered], list[Skipped], list[Problem]]:
+    numbered: list[_Numbered] = []
     skipped: list[Skipped] = []
     problems: list[Problem] = []
-    for number, raw, terminated in _lines(data):
-        if not raw.strip():
+    bad = 0
+    for line in lines:
+        where = f"{path}:{line.number}"
+        if line.too_long:
+            problems.append(Problem(where, "line too long, skipped"))
+            continue
+        if not line.data.strip():
             continue
         try:
-            lines.append(_Numbered(number, _decoder.decode(raw)))
+            numbered.append(_Numbered(line.number, _decoder.decode(line.data)))
         except msgspec.DecodeError as exc:
-            where = f"{path}:{number}"
-            if terminated:
-                problems.append(Problem(where, f"malformed line skipped ({exc})"))
-            else:
+            if not line.terminated:
                 skipped.append(Skipped(where, "incomplete last line (still being written?)"))
-    return lines, skipped, problems
+                continue
+            bad += 1
+            if bad <= MAX_PROBLEMS:
+                problems.append(Problem(where, f"malformed line skipped ({exc})"))
+    if bad > MAX_PROBLEMS:
+        problems.append(Problem(path, f"{bad - MAX_PROBLEMS} more malformed lines skipped"))
+    return numbered, skipped, problems
 
 
 def _tool_result_ids(line: _Line) -> list[str]:
@@ -217,7 +214,7 @@ class _Builder:
     def assistant(self, group: list[_Numbered]) -> None:
         texts: list[str] = []
         thinking: list[str] = []
-        calls: list[dict[str, str]] = []
+        calls: list[dict[str, Any]] = []
         results: list[ToolResult] = []
         usage: dict[str, Any] | None = None
         for entry in group:
@@ -232,7 +229,7 @@ class _Builder:
                 texts += [part.text] if part.text else []
                 thinking += [part.thinking] if part.thinking else []
                 for call in part.tool_calls:
-                    calls.append({"id": call.id, "name": call.name})
+                    calls.append(call.as_metadata())
                     self.tool_names[call.id] = call.name
             # Every line repeats the usage seen so far; the largest output count is final.
             if api.usage is not None and (_output_tokens(api.usage) or 0) >= (
@@ -313,9 +310,11 @@ def _first(lines: list[_Numbered], field: str) -> Any:
     return None
 
 
-def parse_transcript(data: bytes, path: str) -> Parsed:
-    """One transcript file's bytes to (at most) one conversation."""
-    lines, skipped, problems = _read_lines(data, path)
+def parse_transcript(data: bytes | Iterable[Line], path: str) -> Parsed:
+    """One transcript file (its bytes or its lines) to (at most) one conversation."""
+    lines, skipped, problems = _read_lines(
+        lines_of(data) if isinstance(data, bytes) else data, path
+    )
     by_uuid: dict[str, _Line] = {}
     messages: list[_Numbered] = []
     summaries: dict[str | None, str] = {}

@@ -33,12 +33,17 @@ def decode_document(data: bytes, path: str) -> Any:
         raise ImportFormatError(f"{path}: not valid JSON at {position}; nothing imported") from None
 
 
-def conversation_list(document: Any, path: str) -> list[Any]:
-    """The conversations of an export: a JSON array (or an object holding one)."""
+def conversation_list(document: Any, path: str, required: str = "") -> list[Any]:
+    """The conversations of an export: a JSON array, an object holding one, or a single
+    conversation (an object that has the ``required`` member)."""
     if isinstance(document, dict) and isinstance(document.get("conversations"), list):
         document = document["conversations"]
+    if isinstance(document, dict) and required and required in document:
+        return [document]
     if not isinstance(document, list):
-        raise ImportFormatError(f"{path}: expected a JSON array of conversations")
+        raise ImportFormatError(
+            f"{path}: expected a JSON array of conversations or one conversation"
+        )
     return document
 
 
@@ -78,7 +83,7 @@ def parse_conversations(
 ) -> Parsed:
     """A whole export: decode it, shape each conversation as ``kind`` and ``convert`` it;
     conversations without an ``ident`` (named ``ident_name`` in the report) are skipped."""
-    items = conversation_list(decode_document(data, path), path)
+    items = conversation_list(decode_document(data, path), path, required)
     conversations: list[ImportedConversation] = []
     skipped: list[Skipped] = []
     problems: list[Problem] = []

@@ -15,13 +15,20 @@ import msgspec
 from eventlog import ROLES, InvalidArgumentError
 from eventlog.events import Role
 
-FORMATS: Final = ("seed", "claude-code", "chatgpt", "claude-ai", "llm")
+# The names of the formats in cli.importers.sources.FORMATS (kept here for the command
+# line, which must not load the parsers to build its help).
+FORMATS: Final = ("llm", "codex", "claude-code", "aider", "chatgpt", "claude-ai", "seed")
 
 
 class ImportFormatError(InvalidArgumentError):
     """An input file cannot be read at all (wrong format, truncated or malformed JSON,
     not a database): nothing from it was imported. The message names the file and, where
     the format has one, the position."""
+
+
+class NotThisFormat(ImportFormatError):
+    """A file read with a format (``--from``, or the format of its directory) that it
+    does not have: one line for a single file; skipped and counted in a directory."""
 
 
 def as_role(name: str) -> Role:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cli.importers.progress import ImportProgress, is_wanted
-from cli.importers.records import ImportFormatError, Parsed, Problem
+from cli.importers.records import ImportFormatError, NotThisFormat, Parsed, Problem, Skipped
 from cli.importers.sources import Unit, detect, units_for
 from cli.importers.summary import Summary
 from cli.importers.writer import Writer
@@ -20,7 +20,12 @@ from eventlog import ChatlogError, EventLog, HomeLayout, resolve_home
 
 def _load(unit: Unit, several: bool) -> Parsed:
     try:
-        return unit.load()
+        parsed = unit.load()
+    except NotThisFormat as exc:
+        if not several:
+            raise
+        reason = str(exc).removeprefix(f"{unit.label}: ").split(" (", 1)[0]
+        return Parsed(skipped=(Skipped(unit.label, f"{reason} (another format)"),))
     except ImportFormatError as exc:
         if not several:
             raise
@@ -30,6 +35,15 @@ def _load(unit: Unit, several: bool) -> Parsed:
         if not several:
             raise ImportFormatError(problem.describe()) from None
         return Parsed(problems=(problem,))
+    if not several and parsed.problems and not parsed.conversations:
+        # one file, nothing readable in it: one line saying why, not a line per problem
+        first = parsed.problems[0]
+        more = len(parsed.problems) - 1
+        raise ImportFormatError(
+            f"{first.describe()}; nothing imported"
+            + (f" ({more} more problem{'s' if more > 1 else ''} like it)" if more else "")
+        )
+    return parsed
 
 
 class Import:
@@ -57,10 +71,12 @@ class Import:
         self._log = log
 
     def run(self, progress: TextIO | None = None, durable: bool = True) -> Summary:
-        """Import everything; ``progress`` is a stream for the progress bar when wanted."""
-        owned = self._log is None and not self.dry_run
-        log = None if self.dry_run else (self._log or EventLog(self.home, fsync="never"))
-        writer = Writer(HomeLayout(self.home), log)
+        """Import everything; ``progress`` is a stream for the progress bar when wanted.
+
+        The home is opened when the first conversation is written: a source refused
+        before that leaves no trace, not even a new home directory."""
+        log: EventLog | None = None
+        writer: Writer | None = None
         bar = ImportProgress(
             progress if progress is not None and is_wanted(progress, self.units) else None,
             self.units,
@@ -72,16 +88,23 @@ class Import:
                 self.summary.add_parsed(parsed)
                 bar.unit(len(parsed.conversations))
                 for conversation in parsed.conversations:
+                    if writer is None:
+                        if not self.dry_run:
+                            log = self._log or EventLog(self.home, fsync="never")
+                        writer = Writer(HomeLayout(self.home), log)
                     self.summary.add(writer.write(conversation))
                     bar.conversation()
         except ImportFormatError:
             raise
         except ChatlogError as exc:
             self.summary.stopped = str(exc)
+            if writer is not None and writer.partial is not None:
+                self.summary.add(writer.partial)
             raise
         finally:
             bar.close()
-            writer.finish(durable=durable)
-            if owned and log is not None:
+            if writer is not None:
+                writer.finish(durable=durable)
+            if log is not None and self._log is None:
                 log.close()
         return self.summary

@@ -26,10 +26,17 @@ class Summary:
         self.skipped: Counter[str] = Counter()
         self.problems: list[Problem] = []
         self.stopped: str | None = None  # why the run ended early, if it did
+        self.source_messages = 0  # messages found in the source, imported or not
 
     def add_parsed(self, parsed: Parsed) -> None:
         self.skipped.update(item.reason for item in parsed.skipped)
         self.problems += parsed.problems
+        self.source_messages += sum(len(c.messages) for c in parsed.conversations)
+
+    @property
+    def holds_no_messages(self) -> bool:
+        """The source was read without problems and truly holds no message."""
+        return self.source_messages == 0 and not self.problems and self.stopped is None
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -53,6 +60,7 @@ class Summary:
             "sessions": {status: self.count(status) for status in STATUSES},
             "messages": self.messages,
             "tokens": self.tokens,
+            "source_messages": self.source_messages,
             "skipped": dict(self.skipped.most_common()),
             "problems": [{"where": p.where, "message": p.message} for p in self.problems],
             "stopped": self.stopped,
@@ -87,6 +95,8 @@ class Summary:
         out.append(f"  skipped   {total:,} item{'' if total == 1 else 's'}")
         width = len(f"{max(self.skipped.values(), default=0):,}")
         out += [f"    {n:>{width},}  {reason}" for reason, n in self.skipped.most_common()]
+        if self.holds_no_messages:
+            out.append("  note      the source holds no messages: nothing to import")
         if self.problems:
             out.append(f"  problems  {len(self.problems)}, listed on stderr (not imported)")
         out += [

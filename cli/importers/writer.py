@@ -145,6 +145,7 @@ class Writer:
         self.layout = layout
         self.log = log
         self.written: set[str] = set()
+        self.partial: Outcome | None = None  # the conversation being written, if writing failed
         self._keys: dict[str, str] | None = None
 
     @property
@@ -313,6 +314,9 @@ class Writer:
         assert self.log is not None
         rest = conversation.messages[start:]
         for done, message in enumerate(rest):
+            # What this conversation got so far, should the next append fail (disk full):
+            # the summary counts what was really written.
+            self.partial = self._outcome(conversation, status, session_id, rest[:done])
             try:
                 event = self.log.append(
                     session_id,
@@ -332,4 +336,5 @@ class Writer:
                     note="changed by another process while importing; run the import again",
                 )
             seq = event.seq
+        self.partial = None
         return self._outcome(conversation, status, session_id, rest)
