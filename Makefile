@@ -33,6 +33,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.report --write-docs
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick

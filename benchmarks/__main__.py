@@ -158,7 +158,8 @@ BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description="chatlog's benchmark suite (see README)"
+        prog="python -m benchmarks",
+        description="chatlog's benchmark suite (see docs/performance.md)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a shorter run (~30 s)")

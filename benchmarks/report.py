@@ -1,8 +1,10 @@
 """Turning results into judgements and pictures: targets met or not, a terminal table, the
-markdown for the README, and an SVG chart of latency against session length.
+markdown for ``docs/performance.md``, and an SVG chart of latency against session length.
 
-Pure functions of the results dict (``latest.json``); nothing here measures anything.
-``python -m benchmarks.report [results.json] [--markdown]`` re-renders a saved run.
+Pure functions of the results dict (``latest.json``); nothing here measures anything, and
+the only file it writes is the one it is asked to. ``python -m benchmarks.report
+[results.json] [--markdown]`` re-renders a saved run; ``--write-docs`` puts the markdown
+into the generated section of ``docs/performance.md`` (between its two marker lines).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import argparse
 import html
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from benchmarks import readside_report
 from benchmarks.harness import Json, human_count
@@ -491,7 +494,7 @@ def _pivot(section: Json, title: str) -> str:
 
 
 def render_markdown(results: Json, chart: str | None = None) -> str:
-    """The README's performance figures: targets, chart, compact tables up front and
+    """docs/performance.md's figures: targets, chart, compact tables up front and
     every table in full in a collapsed block."""
     bench = results.get("benchmarks", {})
     parts = [f"Measured on {_machine_line(results)}."]
@@ -760,18 +763,59 @@ def render_svg(results: Json) -> str:
     )
 
 
+DOCS_PAGE: Final = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+# The chart as linked from docs/performance.md.
+DOCS_CHART: Final = "../benchmarks/results/latency.svg"
+DOCS_BEGIN: Final = "<!-- begin: written by `python -m benchmarks.report --write-docs`"
+DOCS_END: Final = "<!-- end: written by benchmarks.report -->"
+
+
+def replace_generated_section(page: str, markdown: str) -> str:
+    """``page`` with the text between its begin and end marker lines replaced by
+    ``markdown``; everything else (the hand-written prose) is kept as it was."""
+    begin = page.find(DOCS_BEGIN)
+    end = page.find(DOCS_END, begin)
+    if begin < 0 or end < 0:
+        raise ValueError(f"the page has no generated section ({DOCS_BEGIN!r} … {DOCS_END!r})")
+    head = page[: page.index("\n", begin) + 1]
+    return head + markdown.rstrip("\n") + "\n" + page[end:]
+
+
+def write_docs(results: Json, page: Path = DOCS_PAGE) -> None:
+    text = replace_generated_section(
+        page.read_text(encoding="utf-8"), render_markdown(results, DOCS_CHART)
+    )
+    tmp = page.with_name(page.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, page)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report")
     parser.add_argument(
         "results", nargs="?", default=str(Path(__file__).parent / "results" / "latest.json")
     )
-    parser.add_argument("--markdown", action="store_true", help="print the README's markdown")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the markdown of docs/performance.md"
+    )
+    parser.add_argument(
+        "--write-docs",
+        nargs="?",
+        const=DOCS_PAGE,
+        type=Path,
+        metavar="PAGE",
+        help="write the markdown into PAGE's generated section (default: docs/performance.md)",
+    )
     parser.add_argument("--chart", default="benchmarks/results/latency.svg")
     parser.add_argument("--svg", metavar="FILE", help="write the chart to FILE")
     args = parser.parse_args(argv)
     results = json.loads(Path(args.results).read_text(encoding="utf-8"))
     if args.svg:
         Path(args.svg).write_text(render_svg(results), encoding="utf-8")
+    if args.write_docs is not None:
+        write_docs(results, args.write_docs)
+        sys.stdout.write(f"wrote {args.write_docs}\n")
+        return 0
     text = render_markdown(results, args.chart) if args.markdown else render_text(results)
     sys.stdout.write(text)
     return 0

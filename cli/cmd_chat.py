@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cli.arguments import SESSION_ID_HELP
 from cli.backends.config import BACKEND_NAMES, resolve_backend_config
 from cli.context import Context
 from eventlog import InvalidArgumentError
@@ -13,9 +14,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = sub.add_parser(
         "chat",
         help="chat in the terminal; every message is saved as it is sent (the default command)",
+        description="Chat with a model in the terminal (plain `chatlog` does the same). Every "
+        "message is saved as it is sent; /help inside lists the commands and keys. With "
+        "stdin not a terminal, each input line is one message or slash command.",
     )
     which = chat.add_mutually_exclusive_group()
-    which.add_argument("--session", metavar="ID", help="resume this session (unique prefix ok)")
+    which.add_argument("--session", metavar="ID", help=f"resume this session: {SESSION_ID_HELP}")
     which.add_argument(
         "--continue",
         dest="continue_last",
@@ -36,10 +40,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--list-models", action="store_true", help="list the llm backend's models and exit"
     )
     chat.add_argument(
-        "--verbose",
+        "--show-saves",
         dest="save_notices",
         action="store_true",
-        help="print a line each time a message is saved",
+        help="print a line each time a message is saved (its seq and token count)",
     )
     chat.set_defaults(handler=run)
 

@@ -27,13 +27,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "import",
         help="import history from Codex CLI, Claude Code, aider, llm, ChatGPT, Claude.ai "
-        "or the replaced system",
+        "or OpenAgent Terminal (seed)",
         description="Import conversations kept by other tools; running it again adds only "
         "what is new. The format is detected when --from is omitted.",
     )
     parser.add_argument("path", metavar="PATH", help="file or directory to import")
     parser.add_argument(
-        "--from", dest="source", choices=FORMATS, help="the source format (default: detect)"
+        "--from",
+        dest="source",
+        choices=FORMATS,
+        help="the source format (default: detected); seed is OpenAgent Terminal's own "
+        "session files (~/.config/openagent-terminal/sessions/), which chatlog replaces",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="report what would be imported; write nothing"

@@ -9,22 +9,36 @@ from typing import Any
 
 import msgspec
 
+from cli.arguments import JSON_HELP, ROLE_HELP, SESSION_ID_HELP, resolve_session
 from cli.context import Context
 from cli.output import describe_event, event_as_dict, to_json
-from eventlog import ROLES, Cursor, InvalidArgumentError, LogEntry
+from eventlog import ROLES, Cursor, InvalidArgumentError, LogEntry, short_id
 
 FOLLOW_POLL_SECONDS = 1.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    new = sub.add_parser("new", help="create a session and print its id")
-    new.add_argument("--title", help="session title")
-    new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    new = sub.add_parser(
+        "new",
+        help="create a session and print its id",
+        description="Create an empty session and print its id (for `append`, `chat --session`"
+        " and the other commands). Without --title, the first user message names it.",
+    )
+    new.add_argument("--title", metavar="T", help="the session's title")
+    new.add_argument(
+        "--tag", metavar="T", action="append", default=[], help="a tag (repeat for more)"
+    )
     new.set_defaults(handler=run_new)
 
-    append = sub.add_parser("append", help="append a message (content read from stdin)")
-    append.add_argument("session_id", metavar="ID", help="session id or unique prefix")
-    append.add_argument("--role", required=True, choices=ROLES)
+    append = sub.add_parser(
+        "append",
+        help="append a message (content read from stdin)",
+        description="Append one message to a session. The message is read from stdin (one "
+        "trailing newline is dropped; an empty message is refused); the new event's seq is "
+        "printed once it is as durable as --fsync says.",
+    )
+    append.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
+    append.add_argument("--role", required=True, choices=ROLES, help=ROLE_HELP)
     append.add_argument("--tokens", type=int, metavar="N", help="token count")
     append.add_argument(
         "--meta",
@@ -42,11 +56,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     append.add_argument("--json", action="store_true", help="print the stored event as JSON")
     append.set_defaults(handler=run_append)
 
-    tail = sub.add_parser("tail", help="print a session's events; -f follows new ones")
-    tail.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    tail = sub.add_parser(
+        "tail",
+        help="print a session's events; -f follows new ones",
+        description="Print a session's events, one per line, oldest first: its creation, "
+        "messages, title and tag changes. With -f, keep printing events as any process "
+        "appends them, until Ctrl-C or the session is deleted.",
+    )
+    tail.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     tail.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N events")
-    tail.add_argument("--json", action="store_true", help="one JSON object per event")
+    tail.add_argument("--json", action="store_true", help=f"{JSON_HELP}: one object per event")
     tail.set_defaults(handler=run_tail)
 
 
@@ -69,7 +89,9 @@ def parse_meta(items: list[str]) -> dict[str, Any]:
 
 
 def run_append(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
+    if sys.stdin.isatty():
+        ctx.err("Type the message, then press Ctrl+D on a line of its own to append it.")
     raw = sys.stdin.buffer.read()
     try:
         content = raw.decode("utf-8")
@@ -77,6 +99,11 @@ def run_append(args: argparse.Namespace, ctx: Context) -> int:
         raise InvalidArgumentError(f"content on stdin is not UTF-8 (byte {exc.start})") from None
     # One trailing newline is the shell's (`echo text | chatlog append`), not the content's.
     content = content.removesuffix("\n").removesuffix("\r")
+    if not content.strip():
+        raise InvalidArgumentError(
+            "nothing to append: the message on stdin is empty or only whitespace "
+            f"(e.g. echo TEXT | chatlog append {short_id(sid)} --role {args.role})"
+        )
     event = ctx.log.append(
         sid,
         args.role,
@@ -98,7 +125,7 @@ def _print_entries(ctx: Context, entries: list[LogEntry], as_json: bool, sid: st
 
 
 def run_tail(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
     scan = ctx.log.scan(sid)
     entries = scan.entries[-args.lines :] if args.lines else scan.entries
     _print_entries(ctx, entries, args.json, sid)

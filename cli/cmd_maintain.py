@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Final, TextIO
 
+from cli.arguments import JSON_HELP, SESSION_ID_HELP
 from cli.cmd_sessions import open_projections, plural
 from cli.context import Context
 from cli.output import is_terminal, to_json
@@ -75,7 +76,12 @@ def progress_bar(stream: TextIO, label: str) -> Iterator[ProgressCallback | None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rebuild = sub.add_parser("rebuild", help="replay every log and rewrite all projections")
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="replay every log and rewrite all projections",
+        description="Replay every session's log and rewrite the index, snapshots and search "
+        "index from scratch. The logs are the truth; nothing else needs a backup.",
+    )
     rebuild.add_argument(
         "--verify",
         action="store_true",
@@ -83,18 +89,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     rebuild.set_defaults(handler=run_rebuild)
 
-    fsck = sub.add_parser("fsck", help="report damaged lines in the logs")
+    fsck = sub.add_parser(
+        "fsck",
+        help="report damaged lines in the logs",
+        description="Check every log and list damaged lines as FILE:LINE: kind: why (bad "
+        "checksum, not an event, out of order, torn tail). Exit 1 while damage remains.",
+    )
     fsck.add_argument(
         "--repair", action="store_true", help="move damaged lines to quarantine/, cut torn tails"
     )
-    fsck.add_argument("--json", action="store_true", help="the report as JSON")
+    fsck.add_argument("--json", action="store_true", help=f"{JSON_HELP}: the report")
     fsck.set_defaults(handler=run_fsck)
 
-    watch = sub.add_parser("watch", help="keep projections current as logs change (Ctrl-C stops)")
+    watch = sub.add_parser(
+        "watch",
+        help="keep projections current as logs change (Ctrl-C stops)",
+        description="Keep the index, snapshots and search index current as any process "
+        "writes, printing what it updated. Optional: readers catch up by themselves.",
+    )
     watch.set_defaults(handler=run_watch)
 
     cleanup = sub.add_parser(
-        "cleanup", help="archive the least recently updated sessions beyond a limit"
+        "cleanup",
+        help="archive the least recently updated sessions beyond a limit",
+        description="Keep the N most recently updated sessions and move the rest, compressed, "
+        "to <home>/archive/ (`chatlog restore ID` brings one back). Only --purge deletes.",
     )
     cleanup.add_argument(
         "--max-sessions",
@@ -105,11 +124,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     cleanup.add_argument("--purge", action="store_true", help="then delete every archive for real")
     cleanup.add_argument("--dry-run", action="store_true", help="only say what would happen")
-    cleanup.add_argument("--json", action="store_true", help="the report as JSON")
+    cleanup.add_argument("--json", action="store_true", help=f"{JSON_HELP}: the report")
     cleanup.set_defaults(handler=run_cleanup)
 
-    restore = sub.add_parser("restore", help="bring an archived session back")
-    restore.add_argument("session_id", metavar="ID", nargs="?", help="archived id or prefix")
+    restore = sub.add_parser(
+        "restore",
+        help="bring an archived session back",
+        description="Bring a session that cleanup archived back among the live ones "
+        "(refused if a live session has its id); --list shows the archive.",
+    )
+    restore.add_argument(
+        "session_id", metavar="ID", nargs="?", help=f"the archived session: {SESSION_ID_HELP}"
+    )
     restore.add_argument("--list", action="store_true", help="list archived sessions")
     restore.add_argument("--json", action="store_true", help="with --list: as JSON")
     restore.set_defaults(handler=run_restore)
@@ -246,9 +272,14 @@ def run_cleanup(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"{verb} {sid}")
     for path in report.purged:
         ctx.out(f"{'would delete' if report.dry_run else 'deleted'} {path}")
-    if report.archived:
+    if report.archived and report.dry_run:
         ctx.err(
-            f"{verb} {plural(len(report.archived), 'session')} to {archive_dir}, "
+            f"would archive {plural(len(report.archived), 'session')} to {archive_dir} "
+            f"and keep {report.kept}; nothing was changed (run it without --dry-run to do it)"
+        )
+    elif report.archived:
+        ctx.err(
+            f"archived {plural(len(report.archived), 'session')} to {archive_dir}, "
             f"kept {report.kept} (`chatlog restore ID` brings one back)"
         )
     else:

@@ -19,6 +19,7 @@ from typing import TextIO
 
 import msgspec
 
+from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
 from cli.context import Context
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import is_terminal, local_time, to_json, use_color
@@ -52,7 +53,7 @@ def plural(count: int, noun: str) -> str:
 def resolve_any(ctx: Context, id_or_prefix: str) -> str:
     """A live session's id from an id or prefix, else an archived session's."""
     try:
-        return ctx.log.resolve(id_or_prefix)
+        return resolve_session(ctx.log, id_or_prefix)
     except SessionNotFoundError as not_live:
         try:
             return resolve_archived(ctx.log.layout, id_or_prefix)
@@ -74,13 +75,23 @@ def _positive(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    listing = sub.add_parser("list", help="list sessions, most recently updated first")
+    listing = sub.add_parser(
+        "list",
+        help="list sessions, most recently updated first",
+        description="List sessions, most recently updated first: short id, creation time "
+        "(local), message and token counts, title and #tags.",
+    )
     listing.add_argument("--limit", type=_positive, metavar="N", help="at most N sessions")
-    listing.add_argument("--json", action="store_true", help="the index entries as JSON")
+    listing.add_argument("--json", action="store_true", help=f"{JSON_HELP}: the index entries")
     listing.set_defaults(handler=run_list)
 
-    show = sub.add_parser("show", help="print a session's messages")
-    show.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    show = sub.add_parser(
+        "show",
+        help="print a session's messages",
+        description="Print a session's title, times, counts and messages. On a terminal, "
+        "output longer than the screen goes through $PAGER (default: less -FRX).",
+    )
+    show.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
     show.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
     show.add_argument("--json", action="store_true", help="the session file format (JSON)")
     show.add_argument(
@@ -88,40 +99,73 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     show.set_defaults(handler=run_show)
 
-    export = sub.add_parser("export", help="export a session as markdown or JSON")
-    export.add_argument("session_id", metavar="ID", help="session id or unique prefix")
-    export.add_argument("--format", choices=EXPORT_FORMATS, default="markdown")
+    export = sub.add_parser(
+        "export",
+        help="export a session as markdown or JSON",
+        description="Write a session as markdown (times in UTC) or as its JSON session file, "
+        "to stdout or to FILE. FILE is created 0600 and never overwritten without --force; "
+        "its absolute path is printed.",
+    )
+    export.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="markdown", help="default: markdown"
+    )
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (relative to the current dir)"
     )
     export.add_argument("--force", action="store_true", help="overwrite an existing FILE")
     export.set_defaults(handler=run_export)
 
-    search = sub.add_parser("search", help="full-text search over every message")
-    search.add_argument("query", nargs="+", metavar="QUERY", help='words or "a phrase"')
+    search = sub.add_parser(
+        "search",
+        help="full-text search over every message",
+        description="Search every message, best match first. Every word must match (case "
+        'and accents ignored); "a phrase" matches adjacent words, word* a prefix. A query '
+        "starting with - needs -- first: chatlog search -- -x.",
+        error_hint="a query starting with - needs -- first: chatlog search -- -x",
+    )
+    search.add_argument("query", nargs="+", metavar="QUERY", help='words, "a phrase" or prefix*')
     search.add_argument("--limit", type=_positive, default=20, metavar="N", help="default 20")
-    search.add_argument("--json", action="store_true", help="hits as JSON")
+    search.add_argument("--json", action="store_true", help=f"{JSON_HELP}: the hits")
     search.set_defaults(handler=run_search)
 
-    title = sub.add_parser("title", help='set a session\'s title ("" clears it)')
-    title.add_argument("session_id", metavar="ID", help="session id or unique prefix")
-    title.add_argument("text", metavar="TEXT")
+    title = sub.add_parser(
+        "title",
+        help='set a session\'s title ("" clears it)',
+        description="Set a session's title. An empty TEXT clears it, and the first user "
+        "message shows as the title again.",
+    )
+    title.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
+    title.add_argument("text", metavar="TEXT", help='the new title ("" clears it)')
     title.set_defaults(handler=run_title)
 
-    tag = sub.add_parser("tag", help="add a tag to a session")
-    tag.add_argument("session_id", metavar="ID", help="session id or unique prefix")
-    tag.add_argument("tag", metavar="TAG")
+    tag = sub.add_parser(
+        "tag",
+        help="add a tag to a session",
+        description="Add a tag to a session (`list` shows it as #TAG). Adding a tag the "
+        "session already has changes nothing.",
+    )
+    tag.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
+    tag.add_argument("tag", metavar="TAG", help="the tag (1-100 characters)")
     tag.set_defaults(handler=run_tag)
 
-    untag = sub.add_parser("untag", help="remove a tag from a session")
-    untag.add_argument("session_id", metavar="ID", help="session id or unique prefix")
-    untag.add_argument("tag", metavar="TAG")
+    untag = sub.add_parser(
+        "untag",
+        help="remove a tag from a session",
+        description="Remove a tag from a session; a tag the session does not have is an "
+        "error (exit 2).",
+    )
+    untag.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
+    untag.add_argument("tag", metavar="TAG", help="the tag to remove")
     untag.set_defaults(handler=run_untag)
 
     delete = sub.add_parser(
-        "delete", help="delete a session everywhere (log, projections, archive)"
+        "delete",
+        help="delete a session everywhere (log, projections, archive)",
+        description="Delete a session for good: its log, snapshot, index entry, search rows, "
+        "archive and quarantined lines. No file under the home keeps its text.",
     )
-    delete.add_argument("session_id", metavar="ID", help="session id or unique prefix")
+    delete.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
     delete.set_defaults(handler=run_delete)
 
 
@@ -180,7 +224,7 @@ def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
 
 
 def run_show(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
         if args.json and args.last is None:
             ctx.stdout.write(projections.snapshot_json(sid).decode())
@@ -246,7 +290,7 @@ def _page(text: str, ctx: Context) -> int:
 
 
 def run_export(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
         data = render_export(projections, sid, args.format)
     if args.output is None or args.output == "-":
@@ -295,7 +339,7 @@ def format_hits(hits: list[SearchHit], color: bool) -> str:
 
 
 def run_title(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
     text = " ".join(args.text.split())
     ctx.log.set_title(sid, text)
     with open_projections(ctx) as projections:
@@ -306,7 +350,7 @@ def run_title(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_tag(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
         if args.tag.strip() in projections.session_meta(sid).tags:
             ctx.out(terminal_safe(f"{sid}: already tagged {args.tag.strip()}"))
@@ -318,7 +362,7 @@ def run_tag(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_untag(args: argparse.Namespace, ctx: Context) -> int:
-    sid = ctx.log.resolve(args.session_id)
+    sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
         if args.tag.strip() not in projections.session_meta(sid).tags:
             raise InvalidArgumentError(f"session {sid} has no tag {args.tag.strip()!r}")

@@ -30,7 +30,8 @@ def write_export(output: str, data: bytes, *, force: bool) -> Path:
     """Write an export to ``output`` (relative to the cwd); return the absolute path."""
     target = Path(os.path.abspath(os.path.expanduser(output)))
     if not target.parent.is_dir():
-        raise InvalidArgumentError(f"cannot write {target}: {target.parent} is not a directory")
+        why = "is not a directory" if target.parent.exists() else "does not exist"
+        raise InvalidArgumentError(f"cannot write {target}: the directory {target.parent} {why}")
     if target.is_dir():
         raise InvalidArgumentError(f"cannot write {target}: it is a directory")
     if force:

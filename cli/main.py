@@ -14,9 +14,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
-from typing import Final
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Final
 
 from cli.context import Context
+from cli.suggest import closest
 from eventlog import (
     FSYNC_POLICIES,
     AmbiguousSessionIdError,
@@ -56,18 +59,56 @@ DEFAULT_COMMAND: Final = "chat"
 Handler = Callable[[argparse.Namespace, Context], int]
 
 
+DISTRIBUTION: Final = "openagent-chatlog"
+
+
+def chatlog_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 class _ErrorLineParser(argparse.ArgumentParser):
-    """argparse, but usage errors print one line and exit 2."""
+    """argparse, but usage errors print one line and exit 2 (with the command's own
+    ``error_hint`` when it has one), and a mistyped command name gets a guess instead of
+    the list of every command."""
+
+    def __init__(self, *args: Any, error_hint: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_hint = error_hint
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, terminal_safe(f"{self.prog}: error: {message} (see {self.prog} --help)\n"))
+        hint = f"{self.error_hint}; " if self.error_hint else ""
+        self.exit(
+            2,
+            terminal_safe(f"{self.prog}: error: {message} ({hint}see {_help_hint(self.prog)})\n"),
+        )
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if isinstance(action, argparse._SubParsersAction) and value not in (choices or {}):
+            guess = closest(str(value), choices or {})
+            hint = f"; did you mean `{guess}`?" if guess else ""
+            raise argparse.ArgumentError(None, f"unknown command {value!r}{hint}")
+        super()._check_value(action, value)
+
+
+def _help_hint(prog: str) -> str:
+    """``chatlog help`` for the top level, ``chatlog help search`` for a command."""
+    command = prog.removeprefix("chatlog").strip()
+    return f"chatlog help {command}" if command else "chatlog help"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _ErrorLineParser(
         prog="chatlog",
-        description="An event-sourced, append-only log of your AI chat sessions.",
+        description="An event-sourced, append-only log of your AI chat sessions. "
+        "With no command, starts the chat REPL.",
+        epilog="`chatlog help COMMAND` describes one command. Session ids (ID) may be given "
+        "whole, as a unique prefix, or as their 6-hex suffix (the short id `list` shows).",
     )
+    parser.add_argument("--version", action="version", version=f"chatlog {chatlog_version()}")
     parser.add_argument(
         "--home",
         metavar="DIR",
@@ -79,10 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="always",
         help="durability of appends (default: always)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="more messages on stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ErrorLineParser)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log more of what chatlog does, on stderr"
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        parser_class=_ErrorLineParser,
+        help="what to do (default: chat); `chatlog help COMMAND` describes one",
+    )
     for name in COMMAND_MODULES:
         import_module(name).register(sub)
+    helper = sub.add_parser(
+        "help",
+        help="describe chatlog, or one command and its options",
+        description="Print the help of chatlog, or of COMMAND (the same as COMMAND --help).",
+    )
+    helper.add_argument("topic", metavar="COMMAND", nargs="?", help="the command to describe")
     return parser
 
 
@@ -92,6 +146,25 @@ class _TerminalSafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return terminal_safe(super().format(record))
+
+
+def _print_help(parser: argparse.ArgumentParser, topic: str | None) -> int:
+    commands = _subcommand_parsers(parser)
+    if topic is None:
+        parser.print_help()
+        return 0
+    if topic not in commands:
+        guess = closest(topic, commands)
+        hint = f"; did you mean `{guess}`?" if guess else ""
+        print(
+            terminal_safe(
+                f"chatlog: error: no command {topic!r}{hint} (`chatlog help` lists them)"
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    commands[topic].print_help()
+    return 0
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -117,11 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None and DEFAULT_COMMAND in _subcommands(parser):
         args = parser.parse_args([*argv, DEFAULT_COMMAND])
     _setup_logging(args.verbose)
+    if args.command == "help":
+        return _print_help(parser, args.topic)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0
     ctx = Context.from_args(args)
+    home_problem = _home_problem(ctx.home)
+    if home_problem:
+        print(terminal_safe(f"chatlog: error: {home_problem}"), file=sys.stderr)
+        return 2
     try:
         return handler(args, ctx)
     except ChatlogError as exc:
@@ -150,11 +229,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.close()
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+def _home_problem(home: Path) -> str | None:
+    """Why ``home`` cannot be chatlog's home (a file, or under one), or None."""
+    for path in (home, *home.parents):
+        if path.exists():
+            if path.is_dir():
+                return None
+            problem = (
+                f"the chatlog home {home} is a file, not a directory"
+                if path == home
+                else f"the chatlog home {home} cannot be created: {path} is a file"
+            )
+            return f"{problem}; choose another with --home DIR or CHATLOG_HOME"
+    return None
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()
+            return dict(action.choices)
+    return {}
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    return set(_subcommand_parsers(parser))
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class TestExport:
     ) -> None:
         result = run_chatlog("export", two_sessions[0], "-o", str(tmp_path / "no" / "x.md"))
         assert result.returncode == 2
-        assert result.stderr.count("\n") == 1 and "not a directory" in result.stderr
+        assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
 
 
 class TestTitlesAndTags:
@@ -187,4 +187,4 @@ class TestSessionIds:
 
     def test_a_hostile_id_is_rejected(self, home: Path) -> None:
         result = run_chatlog("show", "../../etc/passwd")
-        assert result.returncode == 2 and "invalid session id" in result.stderr
+        assert result.returncode == 2 and "is not a session id" in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eventlog import EventLog, Message
+from tests.conftest import chatlog_executable
 from tests.repl_pty import Repl, messages, only_session, session_with_short_id
 
 
@@ -58,14 +59,14 @@ def test_the_prompt_shows_the_short_id_of_the_session_being_saved(home: Path, re
 
 def test_the_user_message_is_on_disk_before_the_reply_is_asked_for(home: Path, repls):
     """The echo reply quotes the log: by the time it streams, the user line is durable."""
-    repl = start(repls, "--verbose")
+    repl = start(repls, "--show-saves")
     out = repl.run("persist me", until="saved the reply")
     assert out.index("saved your message") < out.index("(echo) persist me")
     repl.quit()
 
 
-def test_verbose_prints_one_line_per_save_and_quiet_prints_none(home: Path, repls):
-    loud = start(repls, "--verbose")
+def test_show_saves_prints_one_line_per_save_and_quiet_prints_none(home: Path, repls):
+    loud = start(repls, "--show-saves")
     out = loud.run("one", until="saved the reply")
     assert re.search(r"💾 saved your message to \S+ \(#2, ~1 tokens\)", out)
     loud.quit()
@@ -87,7 +88,8 @@ def test_ctrl_d_exits_cleanly_and_says_where_the_session_is(home: Path, repls):
     repl = start(repls)
     repl.run("bye soon", until="No model is configured")
     repl.control("d")
-    repl.expect("is saved (chatlog chat --continue picks it up)")
+    repl.expect(f"is saved; to pick it up again: {chatlog_executable()} --home {home} chat ")
+    repl.expect(f"--session {repl.session_short}")
     assert repl.wait_exit() == 0
 
 
@@ -198,6 +200,8 @@ def test_ctrl_r_finds_an_earlier_input_by_a_word_in_it(home: Path, repls):
 def test_tab_completes_a_command_name(home: Path, repls):
     repl = start(repls)
     repl.type("/inf")
+    # Completions are computed in the background as you type: Tab picks from the menu.
+    repl.expect("show the current session")
     repl.key("tab")
     repl.enter()
     repl.expect("new: saved with its first message")

@@ -215,9 +215,7 @@ def test_export_refuses_to_overwrite_without_force(home: Path, tmp_path: Path, r
 
 def test_export_into_a_missing_directory_is_one_line(home: Path, tmp_path: Path, repl: Repl):
     sid = saved_session(home, "Nowhere", "content")
-    out = repl.run(
-        f"/export {sid} --output={tmp_path}/no/such/dir/x.md", until="is not a directory"
-    )
+    out = repl.run(f"/export {sid} --output={tmp_path}/no/such/dir/x.md", until="does not exist")
     one_line_error(out)
 
 

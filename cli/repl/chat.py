@@ -15,7 +15,9 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+from cli.arguments import resolve_session
 from cli.backends import Backend
+from cli.invocation import chatlog_command
 from cli.output import local_time
 from cli.repl.current import SessionView
 from cli.repl.render import Screen
@@ -92,7 +94,7 @@ class ChatRepl:
         """Resume ``session`` (id or unique prefix), or the most recently updated session,
         or stay in a new one."""
         if session:
-            self.switch_to(self.log.resolve(session), "Resumed")
+            self.switch_to(resolve_session(self.log, session), "Resumed")
         elif continue_last:
             latest = self.projections.list_sessions(limit=1)
             if latest:
@@ -113,9 +115,10 @@ class ChatRepl:
         if self.view.pending:
             self.screen.notice("Bye.")
         else:
+            command = chatlog_command(self.log.home)
             self.screen.notice(
-                f"Bye. Session {self.view.session_id} is saved "
-                "(chatlog chat --continue picks it up)."
+                f"Bye. Session {self.view.session_id} is saved; to pick it up again: "
+                f"{command} chat --session {self.view.short_id}"
             )
 
     def session_choices(self) -> list[tuple[str, str | None]]:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import shlex
 from collections.abc import Awaitable, Callable
 from typing import Final, NoReturn
 
 import msgspec
 
+from cli.arguments import REPL_LIST_HINT, resolve_session
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import local_time
 from cli.repl.chat import UNTITLED, ChatRepl
+from cli.suggest import closest
 from eventlog import InvalidArgumentError
 
 Handler = Callable[[ChatRepl, str], Awaitable[None]]
@@ -132,7 +133,7 @@ async def cmd_list(repl: ChatRepl, rest: str) -> None:
 
 
 async def cmd_load(repl: ChatRepl, rest: str) -> None:
-    sid = repl.log.resolve(_one_argument(rest, "/load <id>"))
+    sid = resolve_session(repl.log, _one_argument(rest, "/load <id>"), REPL_LIST_HINT)
     repl.switch_to(sid)
 
 
@@ -218,7 +219,7 @@ async def cmd_export(repl: ChatRepl, rest: str) -> None:
     parser = _export_parser()
     args = parser.parse_args(_split(rest, str(parser.usage)))
     if args.session:
-        sid = repl.log.resolve(args.session)
+        sid = resolve_session(repl.log, args.session, REPL_LIST_HINT)
     elif (current := repl.current_session_id()) is not None:
         sid = current
     else:
@@ -232,7 +233,7 @@ async def cmd_export(repl: ChatRepl, rest: str) -> None:
 
 
 async def cmd_delete(repl: ChatRepl, rest: str) -> None:
-    sid = repl.log.resolve(_one_argument(rest, "/delete <id>"))
+    sid = resolve_session(repl.log, _one_argument(rest, "/delete <id>"), REPL_LIST_HINT)
     is_current = sid == repl.current_session_id()
     if is_current and not await repl.confirm(f"Delete the current session {sid}?"):
         repl.screen.notice("Kept it.")
@@ -319,8 +320,8 @@ async def run_command(repl: ChatRepl, line: str) -> None:
     name, _, rest = line.strip().partition(" ")
     command = find_command(name)
     if command is None:
-        close = difflib.get_close_matches(name.lower(), command_names(), n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
+        guess = closest(name, command_names())
+        hint = f"did you mean {guess}? " if guess else ""
         raise InvalidArgumentError(f"unknown command {name}: {hint}/help lists them all")
     try:
         await command.handler(repl, rest)
