@@ -48,6 +48,7 @@ from benchmarks.harness import (
 from benchmarks.peers.seed_save import SeedMetadata, SeedSessionManager
 from benchmarks.processes import chatlog_command, subprocess_env
 from eventlog import EventLog
+from eventlog.atomic import write_atomic
 from projections import Projections
 
 LABELS = {
@@ -120,6 +121,7 @@ def run(cfg: ListConfig, work: Path, progress: Progress) -> Json:
         seed._save_index()
 
         index_file = log.layout.index_file
+        write_atomic(index_file, proj.index_chunks(), durable=False)  # the view, once
         variants = [
             Variant("list_sessions", proj.list_sessions, cfg.samples),
             Variant("list_sessions_20", partial(proj.list_sessions, limit=20), cfg.samples),

@@ -96,9 +96,7 @@ def _projections_snapshot(log: EventLog, sid: str) -> Path:
     proj = Projections(log)
     try:
         proj.catch_up()
-        path = log.layout.snapshot_path(sid)
-        if not path.exists():
-            path.write_bytes(proj.snapshot_json(sid))
+        (path,) = [p for p in proj.write_views([sid]) if p.name == f"{sid}.json"]
         return path
     finally:
         proj.close()

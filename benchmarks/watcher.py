@@ -108,7 +108,7 @@ def run(cfg: WatcherConfig, work: Path, progress: Progress) -> Json:
         proj.close()
     index = log.layout.index_file
     rng = random.Random(13)
-    cmd = [*chatlog_command(), "--home", str(home), "watch"]
+    cmd = [*chatlog_command(), "--home", str(home), "watch", "--views", "0"]
     progress.step("watcher: starting `chatlog watch` in another process")
     watcher = subprocess.Popen(
         cmd,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+import threading
 from typing import Any
 
 import msgspec
@@ -12,7 +12,14 @@ import msgspec
 from cli.arguments import JSON_HELP, ROLE_HELP, SESSION_ID_HELP, resolve_session
 from cli.context import Context
 from cli.output import describe_event, event_as_dict, to_json
-from eventlog import ROLES, Cursor, InvalidArgumentError, LogEntry, short_id
+from eventlog import (
+    ROLES,
+    InvalidArgumentError,
+    LogEntry,
+    SessionNotFoundError,
+    SessionPosition,
+    short_id,
+)
 
 FOLLOW_POLL_SECONDS = 1.0
 
@@ -126,33 +133,50 @@ def _print_entries(ctx: Context, entries: list[LogEntry], as_json: bool, sid: st
 
 def run_tail(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
-    scan = ctx.log.scan(sid)
-    entries = scan.entries[-args.lines :] if args.lines else scan.entries
-    _print_entries(ctx, entries, args.json, sid)
+    position = None
+    if args.lines is not None:
+        entries = ctx.log.read_last(sid, max(args.lines, 0))
+        _print_entries(ctx, entries, args.json, sid)
+        if entries:
+            position = ctx.log.position_after(sid, entries[-1])
+        elif args.follow and args.lines <= 0:
+            position = _end_position(ctx, sid)
+    else:
+        result = ctx.log.read_from(sid)
+        if result.state == "missing":
+            raise SessionNotFoundError(f"no session {sid}")
+        for batch in result.batches:
+            _print_entries(ctx, batch.entries, args.json, sid)
+            position = batch.position
     if not args.follow:
         return 0
-    return _follow(ctx, sid, scan.cursor, args.json)
+    return _follow(ctx, sid, position, args.json)
 
 
-def _follow(ctx: Context, sid: str, cursor: Cursor, as_json: bool) -> int:
-    """Print events appended from ``offset`` on, woken by file changes (watchfiles), with a
-    periodic re-check so nothing is missed if a notification is."""
-    from eventlog.watch import iter_changes
+def _end_position(ctx: Context, sid: str) -> SessionPosition | None:
+    last = ctx.log.read_last(sid, 1)
+    return ctx.log.position_after(sid, last[-1]) if last else None
 
-    path = ctx.log.layout.log_path(sid)
-    stop_after_delete = False
-    for changed in iter_changes(ctx.log.layout, tick_ms=int(FOLLOW_POLL_SECONDS * 1000)):
-        if changed and sid not in changed:
-            continue
-        if not path.exists():
-            if stop_after_delete:
+
+def _follow(ctx: Context, sid: str, position: SessionPosition | None, as_json: bool) -> int:
+    """Print events appended after ``position``, woken by the store's change notices, with
+    a periodic re-check so nothing is missed if a notice is. Every event appended before
+    a delete is printed before the deletion is reported."""
+    follower = ctx.log.open_follower(sid, position)
+    stop = threading.Event()
+    notices = ctx.log.follow(stop, int(FOLLOW_POLL_SECONDS * 1000))
+    try:
+        while True:
+            batch = follower.read()
+            _print_entries(ctx, batch.entries, as_json, sid)
+            if follower.gone:
                 ctx.err(f"chatlog: session {sid} was deleted")
                 return 0
-            stop_after_delete = True  # it may be mid-replacement; look once more
-            time.sleep(0.05)
-            continue
-        stop_after_delete = False
-        scan = ctx.log.scan(sid, cursor)
-        _print_entries(ctx, scan.entries, as_json, sid)
-        cursor = scan.cursor
-    return 0
+            if batch.entries:
+                continue
+            for changed in notices:
+                if not changed or sid in changed:
+                    break
+    finally:
+        stop.set()
+        follower.close()

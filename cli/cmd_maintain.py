@@ -17,15 +17,14 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Final, TextIO
 
-from cli.arguments import JSON_HELP, SESSION_ID_HELP
+from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
 from cli.cmd_sessions import open_projections, plural
 from cli.context import Context
 from cli.output import is_terminal, to_json
 from eventlog import LogIssue
 from projections.catchup import Progress as ProgressCallback
-from projections.fsck import FsckReport
 from projections.records import CatchUpReport
-from projections.retention import DEFAULT_MAX_SESSIONS, resolve_archived
+from projections.retention import DEFAULT_MAX_SESSIONS, FsckReport, resolve_archived
 from projections.safe_text import terminal_safe
 
 # A bar for fewer sessions than this would only flicker.
@@ -87,7 +86,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="rebuild aside and report differences from the current files (exit 1 if any)",
     )
+    rebuild.add_argument(
+        "--views",
+        action="store_true",
+        help="also write index.json and sessions/<id>.json (the replaced system's files)",
+    )
     rebuild.set_defaults(handler=run_rebuild)
+
+    views = sub.add_parser(
+        "views",
+        help="write index.json and sessions/<id>.json, the replaced system's files",
+        description=(
+            "Write the replaced system's files from the projections: index.json (every "
+            "session, newest first) and sessions/<id>.json (all sessions, or those named). "
+            "They are not kept current per event; `chatlog watch --views` refreshes them."
+        ),
+    )
+    views.add_argument(
+        "session_ids", nargs="*", metavar="ID", help=f"only these sessions ({SESSION_ID_HELP})"
+    )
+    views.set_defaults(handler=run_views)
 
     fsck = sub.add_parser(
         "fsck",
@@ -104,8 +122,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     watch = sub.add_parser(
         "watch",
         help="keep projections current as logs change (Ctrl-C stops)",
-        description="Keep the index, snapshots and search index current as any process "
+        description="Keep the index, counters and search index current as any process "
         "writes, printing what it updated. Optional: readers catch up by themselves.",
+    )
+    watch.add_argument(
+        "--views",
+        nargs="?",
+        type=float,
+        const=2.0,
+        metavar="SECONDS",
+        help="also keep index.json and sessions/<id>.json current, rewriting a changed "
+        "session's file at most every SECONDS (default 2)",
     )
     watch.set_defaults(handler=run_watch)
 
@@ -156,6 +183,8 @@ def run_rebuild(args: argparse.Namespace, ctx: Context) -> int:
             ctx.err("projections match a rebuild from the logs")
             return 0
         report = projections.rebuild(bar)
+        if args.views:
+            projections.write_views()
     ctx.err(
         f"rebuilt {plural(report.sessions, 'session')} ({plural(report.events, 'event')}) "
         f"in {report.seconds:.1f} s"
@@ -167,6 +196,14 @@ def run_rebuild(args: argparse.Namespace, ctx: Context) -> int:
 def _mention_issues(ctx: Context, issues: list[LogIssue]) -> None:
     if issues:
         ctx.err(f"{plural(len(issues), 'damaged line')} skipped (see `chatlog fsck`)")
+
+
+def run_views(args: argparse.Namespace, ctx: Context) -> int:
+    with open_projections(ctx) as projections:
+        wanted = [resolve_session(ctx.log, text) for text in args.session_ids] or None
+        written = projections.write_views(wanted)
+    ctx.err(f"wrote {plural(len(written), 'file')} under {ctx.home}")
+    return 0
 
 
 # ---------------------------------------------------------------------- fsck
@@ -246,7 +283,7 @@ def run_watch(args: argparse.Namespace, ctx: Context) -> int:
     ctx.err(f"watching {ctx.home} (Ctrl-C stops)")
     try:
         with open_projections(ctx) as projections:
-            follow(projections, stop, on_report)
+            follow(projections, stop, on_report, views_every=args.views)
     except KeyboardInterrupt:
         pass
     finally:
@@ -298,7 +335,7 @@ def run_restore(args: argparse.Namespace, ctx: Context) -> int:
             for entry in [] if args.json else entries:
                 ctx.out(f"{entry.session_id}  {entry.size:>9} bytes  {entry.path}")
             return 0
-        sid = resolve_archived(projections.layout, args.session_id)
+        sid = resolve_archived(projections.log, args.session_id)
         meta = projections.restore(sid)
     details = f" ({plural(meta.message_count, 'message')})" if meta is not None else ""
     ctx.out(f"restored {sid}{details}")

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import shlex
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TextIO
-
-import msgspec
 
 from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
 from cli.context import Context
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import is_terminal, local_time, to_json, use_color
 from eventlog import InvalidArgumentError, SessionNotFoundError, short_id
-from projections import Projections, SearchHit, SessionMeta, SessionSnapshot
-from projections import snapshot as snapshot_projection
+from projections import Projections, SearchHit, SessionMeta, SnapshotMessage, views
 from projections.markdown import ROLE_HEADINGS, UNTITLED
 from projections.retention import resolve_archived
 from projections.safe_text import terminal_safe
@@ -41,7 +39,7 @@ BOLD, REVERSE, DIM, RESET = "\x1b[1m", "\x1b[7m", "\x1b[2m", "\x1b[0m"
 
 @contextlib.contextmanager
 def open_projections(ctx: Context) -> Iterator[Projections]:
-    with Projections(ctx.log) as projections:
+    with Projections(ctx.log, layout=ctx.layout) as projections:
         yield projections
 
 
@@ -51,14 +49,27 @@ def plural(count: int, noun: str) -> str:
 
 
 def resolve_any(ctx: Context, id_or_prefix: str) -> str:
-    """A live session's id from an id or prefix, else an archived session's."""
+    """A live session's id from an id or prefix, else an archived session's, else one
+    whose delete was interrupted (so `delete` can finish it)."""
     try:
         return resolve_session(ctx.log, id_or_prefix)
     except SessionNotFoundError as not_live:
         try:
-            return resolve_archived(ctx.log.layout, id_or_prefix)
+            return resolve_archived(ctx.log, id_or_prefix)
         except SessionNotFoundError:
-            raise not_live from None
+            pass
+        from projections.deletion import pending
+
+        unfinished = [
+            sid
+            for sid in pending(ctx.layout)
+            if sid == id_or_prefix
+            or sid.startswith(id_or_prefix)
+            or sid.endswith("_" + id_or_prefix)
+        ]
+        if len(unfinished) == 1:
+            return unfinished[0]
+        raise not_live from None
 
 
 def _positive(text: str) -> int:
@@ -226,28 +237,32 @@ def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
 def run_show(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
-        if args.json and args.last is None:
-            ctx.stdout.write(projections.snapshot_json(sid).decode())
+        messages: Iterable[SnapshotMessage]
+        if args.last is not None:
+            meta, last = projections.last_messages(sid, args.last)
+            messages, shown = last, len(last)
+        else:
+            meta, messages = projections.messages(sid)
+            shown = meta.message_count
+        if args.json:
+            write_chunks(ctx.stdout, views.snapshot_chunks(meta, messages))
             return 0
-        snap = projections.snapshot(sid)
-    if args.last is not None:
-        snap = msgspec.structs.replace(snap, messages=snap.messages[-args.last :])
-    if args.json:
-        ctx.stdout.write(snapshot_projection.encode(snap).decode())
-        return 0
-    text = format_session(snap, use_color(ctx.stdout))
-    if is_terminal(ctx.stdout) and not args.no_pager and _too_long(text):
-        return _page(text, ctx)
-    ctx.out(text)
+        pieces = format_session(meta, messages, shown, use_color(ctx.stdout))
+        if is_terminal(ctx.stdout) and not args.no_pager:
+            return _page_if_long(pieces, ctx)
+        for piece in pieces:
+            ctx.stdout.write(piece)
+        ctx.stdout.write("\n")
     return 0
 
 
-def format_session(snap: SessionSnapshot, color: bool) -> str:
-    """The session for a terminal or a pager (stored text made terminal-safe)."""
-    meta = snap.metadata
-    shown = len(snap.messages)
+def format_session(
+    meta: SessionMeta, messages: Iterable[SnapshotMessage], shown: int, color: bool
+) -> Iterator[str]:
+    """The session for a terminal or a pager (stored text made terminal-safe), a message
+    at a time; no final newline."""
     bold, dim, reset = (BOLD, DIM, RESET) if color else ("", "", "")
-    lines = [
+    head = [
         f"{bold}{terminal_safe(meta.title or UNTITLED)}{reset}",
         f"{dim}{meta.session_id} · created {local_time(meta.created_at)} · "
         f"updated {local_time(meta.updated_at)} · {plural(meta.message_count, 'message')} · "
@@ -256,33 +271,63 @@ def format_session(snap: SessionSnapshot, color: bool) -> str:
         + reset,
     ]
     if shown < meta.message_count:
-        lines.append(f"{dim}(the last {shown} of {meta.message_count} messages){reset}")
-    for message in snap.messages:
+        head.append(f"{dim}(the last {shown} of {meta.message_count} messages){reset}")
+    yield "\n".join(head)
+    for message in messages:
         heading = terminal_safe(ROLE_HEADINGS.get(message.role, message.role.title()))
         tokens = f" · {plural(message.token_count, 'token')}" if message.token_count else ""
-        lines += [
-            "",
-            f"{bold}{heading}{reset} {dim}[{local_time(message.timestamp)}]{tokens}{reset}",
-        ]
-        lines.append(terminal_safe(terminal_body(message.role, message.content, message.metadata)))
-    return "\n".join(lines)
+        yield "\n".join(
+            [
+                "",
+                "",
+                f"{bold}{heading}{reset} {dim}[{local_time(message.timestamp)}]{tokens}{reset}",
+                terminal_safe(terminal_body(message.role, message.content, message.metadata)),
+            ]
+        )
 
 
-def _too_long(text: str) -> bool:
-    return text.count("\n") + 1 > shutil.get_terminal_size().lines - 1
+def write_chunks(stream: TextIO, chunks: Iterable[bytes], size: int = 1 << 20) -> None:
+    """Write UTF-8 ``chunks`` to ``stream`` in writes of about ``size`` bytes."""
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            stream.write(b"".join(pending).decode())
+            pending, held = [], 0
+    stream.write(b"".join(pending).decode())
 
 
-def _page(text: str, ctx: Context) -> int:
-    """Show ``text`` through $PAGER (default ``less -FRX``), or print it if none works."""
+def _page_if_long(pieces: Iterator[str], ctx: Context) -> int:
+    """Print ``pieces``; once they pass a screenful, send them (and the rest, streamed)
+    through $PAGER (default ``less -FRX``) instead, or print them if no pager works."""
+    room = shutil.get_terminal_size().lines - 1
+    held: list[str] = []
+    lines = 1
+    for piece in pieces:
+        held.append(piece)
+        lines += piece.count("\n")
+        if lines > room:
+            return _page(itertools.chain(held, pieces), ctx)
+    ctx.out("".join(held))
+    return 0
+
+
+def _page(pieces: Iterable[str], ctx: Context) -> int:
     command = shlex.split(os.environ.get("PAGER") or DEFAULT_PAGER)
     try:
         pager = subprocess.Popen(command, stdin=subprocess.PIPE)
     except OSError:
-        ctx.out(text)
+        for piece in pieces:
+            ctx.stdout.write(piece)
+        ctx.out()
         return 0
     assert pager.stdin is not None
     with contextlib.suppress(BrokenPipeError):
-        pager.stdin.write(text.encode() + b"\n")
+        for piece in pieces:
+            pager.stdin.write(piece.encode())
+        pager.stdin.write(b"\n")
     with contextlib.suppress(BrokenPipeError):
         pager.stdin.close()
     pager.wait()
@@ -293,10 +338,10 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
         data = render_export(projections, sid, args.format)
-    if args.output is None or args.output == "-":
-        ctx.stdout.write(data.decode())
-        return 0
-    target = write_export(args.output, data, force=args.force)
+        if args.output is None or args.output == "-":
+            write_chunks(ctx.stdout, data)
+            return 0
+        target = write_export(args.output, data, force=args.force)
     ctx.out(str(target))
     return 0
 

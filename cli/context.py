@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TextIO
 
-from eventlog import EventLog, FsyncPolicy, resolve_home
+from eventlog import EventLog, FsyncPolicy, HomeLayout, resolve_home
 from projections.safe_text import terminal_safe
 
 
@@ -28,6 +28,11 @@ class Context:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
         return cls(args.home, args.fsync)
+
+    @cached_property
+    def layout(self) -> HomeLayout:
+        """The home's file layout (projections live there whatever the store)."""
+        return HomeLayout(self.home)
 
     @cached_property
     def log(self) -> EventLog:

@@ -8,6 +8,7 @@ relative-path bug) and an existing file is never overwritten unless asked.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -18,15 +19,17 @@ from projections import Projections
 EXPORT_FORMATS: Final = ("markdown", "json")
 
 
-def render_export(projections: Projections, session_id: str, fmt: str) -> bytes:
+def render_export(projections: Projections, session_id: str, fmt: str) -> Iterator[bytes]:
+    """The export's bytes, a piece at a time (bounded memory for any session length). The
+    session is looked up at once, so a missing one raises here."""
     if fmt == "json":
-        return projections.snapshot_json(session_id)
+        return projections.snapshot_chunks(session_id)
     if fmt == "markdown":
-        return projections.markdown(session_id).encode()
+        return (chunk.encode() for chunk in projections.markdown_chunks(session_id))
     raise InvalidArgumentError(f"unknown export format {fmt!r} (markdown or json)")
 
 
-def write_export(output: str, data: bytes, *, force: bool) -> Path:
+def write_export(output: str, data: Iterable[bytes], *, force: bool) -> Path:
     """Write an export to ``output`` (relative to the cwd); return the absolute path."""
     target = Path(os.path.abspath(os.path.expanduser(output)))
     if not target.parent.is_dir():

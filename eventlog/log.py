@@ -18,7 +18,6 @@ Projections never run here; they catch up from the logs on their own (see projec
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import fcntl
@@ -30,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -81,6 +80,9 @@ _ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 logger = logging.getLogger("chatlog")
 E = TypeVar("E", bound=AnyEvent)
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class _Handle:
@@ -344,6 +346,12 @@ class EventLog(EventStore):
     def last_event(self, session_id: str) -> AnyEvent | None:
         entries = self.read_last(session_id, 1)
         return entries[0].event if entries else None
+
+    def position_after(self, session_id: str, entry: LogEntry) -> SessionPosition:
+        validate_session_id(session_id)
+        return reading.FilePosition(
+            entry.end, entry.line, entry.event.seq, 0, reading.NO_SIZE, 0, 0
+        ).encode()
 
     def open_follower(self, session_id: str, position: SessionPosition | None = None) -> Follower:
         path = str(self.layout.log_path(session_id))

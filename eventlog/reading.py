@@ -119,10 +119,27 @@ def read_from(
         head,
     )
     begin = start or FilePosition(0, 0, 0, 0, 0, 0, 0)
+    holder = _Descriptor(fd)
     return SessionRead(
         state,  # type: ignore[arg-type]
-        _batches(fd, path, begin.offset, begin.line, begin.seq, size, identity),
+        _batches(holder, path, begin.offset, begin.line, begin.seq, size, identity),
+        holder.close,
     )
+
+
+class _Descriptor:
+    """A descriptor closed once, by whichever comes first: the end of the read, or the
+    reader's ``close()`` (a read never iterated)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
 
 
 def _unchanged_with(stamp: FilePosition) -> SessionRead:
@@ -161,16 +178,28 @@ def scan_chunks(fd: int, path: str, offset: int, line: int, seq: int, size: int)
 
 
 def _batches(
-    fd: int, path: str, offset: int, line: int, seq: int, size: int, identity: FilePosition
+    holder: _Descriptor,
+    path: str,
+    offset: int,
+    line: int,
+    seq: int,
+    size: int,
+    identity: FilePosition,
 ) -> Iterator[ReadBatch]:
-    """Scan ``offset``..``size`` a chunk at a time (closes ``fd`` when done)."""
+    """Scan ``offset``..``size`` a chunk at a time (closes the descriptor when done)."""
+    fd = holder.fd
     try:
         emitted = False
         for scan in scan_chunks(fd, path, offset, line, seq, size):
             emitted = True
+            issues = scan.issues
+            if scan.torn is not None and _newline_terminated(fd, scan.torn):
+                # A whole line that fails its check at the end: damaged, not a write in
+                # progress. Readers warn about it as about any other damaged line.
+                issues = [*issues, scan.torn]
             yield ReadBatch(
                 scan.entries,
-                scan.issues,
+                issues,
                 identity._replace(
                     offset=scan.good_end, line=scan.lines, seq=scan.last_seq
                 ).encode(),
@@ -178,7 +207,12 @@ def _batches(
         if not emitted:
             yield ReadBatch([], [], identity._replace(offset=offset, line=line, seq=seq).encode())
     finally:
-        os.close(fd)
+        holder.close()
+
+
+def _newline_terminated(fd: int, issue: LogIssue) -> bool:
+    end = issue.offset + issue.length
+    return end > 0 and os.pread(fd, 1, end - 1) == b"\n"
 
 
 def read_last(path: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:
@@ -272,7 +306,10 @@ class FileFollower(Follower):
         st = os.fstat(self._fd)
         self._ino = st.st_ino
         start = FilePosition.decode(position)
-        if start is not None and (start.ino != st.st_ino or start.offset > st.st_size):
+        # A position made from an entry (no inode: position_after) is taken as it is.
+        if start is not None and (
+            (start.ino and start.ino != st.st_ino) or start.offset > st.st_size
+        ):
             start = None
         self._offset = start.offset if start else 0
         self._line = start.line if start else 0

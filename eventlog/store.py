@@ -19,10 +19,9 @@ read.
 from __future__ import annotations
 
 import abc
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -30,6 +29,9 @@ from eventlog.events import AnyEvent, Message, SessionTagged, SessionTitled, Ses
 from eventlog.scan import LogEntry, LogIssue
 
 E = TypeVar("E", bound=AnyEvent)
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class SessionPosition(msgspec.Struct, frozen=True, array_like=True):
@@ -71,11 +73,23 @@ class SessionRead:
     however long the session.
     """
 
-    __slots__ = ("batches", "state")
+    __slots__ = ("_close", "batches", "state")
 
-    def __init__(self, state: ReadState, batches: Iterator[ReadBatch] | None = None) -> None:
+    def __init__(
+        self,
+        state: ReadState,
+        batches: Iterator[ReadBatch] | None = None,
+        close: Callable[[], None] | None = None,
+    ) -> None:
         self.state: ReadState = state
         self.batches: Iterator[ReadBatch] = batches if batches is not None else iter(())
+        self._close = close
+
+    def close(self) -> None:
+        """Release what the read holds (needed only when ``batches`` is not read to its
+        end)."""
+        if self._close is not None:
+            self._close()
 
 
 class Changes(NamedTuple):
@@ -263,6 +277,11 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def last_seq(self, session_id: str) -> int:
         """The current last seq, as the next appender sees it."""
+
+    @abc.abstractmethod
+    def position_after(self, session_id: str, entry: LogEntry) -> SessionPosition:
+        """A position just after ``entry`` (one this store read), e.g. to follow a
+        session from the last N events :meth:`read_last` returned."""
 
     @abc.abstractmethod
     def open_follower(self, session_id: str, position: SessionPosition | None = None) -> Follower:

@@ -4,6 +4,7 @@ Everything here can be deleted and rebuilt from ``events/``; see :mod:`projectio
 for how the files are kept current and :class:`Projections` for the API.
 """
 
+from projections import views
 from projections.api import Projections
 from projections.catchup import Progress
 from projections.records import (
@@ -24,4 +25,5 @@ __all__ = [
     "SessionMeta",
     "SessionSnapshot",
     "SnapshotMessage",
+    "views",
 ]

@@ -1,63 +1,127 @@
 """``Projections``: the read side of chatlog, as other layers use it (REPL, server, CLI).
 
-Every reader first brings the projections up to date with the logs (a stat per log when
-nothing changed), so answers are never stale even when no watcher runs. One instance is
-safe to share between threads; any number of processes can use the same home.
+Every reader first brings the projection database up to date with the store (through the
+store's change feed: O(new events), nothing at all when nothing changed), so answers are
+never stale even when no watcher runs. Messages are never held whole: listings come from
+rows, and message text is streamed from the store (the last N read from the end). One
+instance is safe to share between threads; any number of processes can use one home.
+
+When the database cannot be written (a read-only home, a full disk), readers answer from
+what it holds and say once, with the path and the reason, that it could not be updated.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import tempfile
 import threading
-from collections.abc import Collection
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 
-from eventlog import EventLog, SessionNotFoundError, validate_session_id
-from projections import fsck, retention
+from eventlog import (
+    EventStore,
+    InvalidArgumentError,
+    Message,
+    SessionNotFoundError,
+    StorageError,
+    validate_session_id,
+)
+from eventlog.atomic import write_atomic
+from eventlog.home import HomeLayout, ensure_private_dir
+from eventlog.store import ArchivedSession, DamageReport, Repair, SessionPosition
+from projections import deletion, fold, views
 from projections import markdown as markdown_projection
-from projections.catchup import Engine, Progress
+from projections import search as search_text
+from projections.catchup import CatchUp, Progress, is_stale
+from projections.db import ProjectionDB
 from projections.records import (
     CatchUpReport,
     RebuildReport,
     SearchHit,
     SessionMeta,
-    SessionSnapshot,
+    SnapshotMessage,
 )
-from projections.verify import remove_stale_asides, verify
+from projections.retention import DEFAULT_MAX_SESSIONS, CleanupReport, FsckReport
+
+logger = logging.getLogger("chatlog")
 
 
 class Projections:
-    """Index, snapshots, markdown and search over one :class:`EventLog`'s home.
+    """Index, counters, search and the views over one store, kept in the home's
+    projection database."""
 
-    ``durable=False`` skips fsync of projection files (they can always be rebuilt); for
-    tests and throw-away homes."""
-
-    def __init__(self, log: EventLog, *, durable: bool = True) -> None:
+    def __init__(
+        self, log: EventStore, *, durable: bool = True, layout: HomeLayout | None = None
+    ) -> None:
         self.log = log
-        self.layout = log.layout
-        self._engine = Engine(log.layout, durable=durable)
+        found = layout if layout is not None else getattr(log, "layout", None)
+        if not isinstance(found, HomeLayout):
+            raise InvalidArgumentError("Projections needs a home (layout=) for this store")
+        self.layout = found
+        self.durable = durable
+        self._db = ProjectionDB(self.layout.projections_db)
         self._mutex = threading.RLock()
+        self._warned = False
 
     # ------------------------------------------------------------------ upkeep
 
-    def catch_up(
-        self, progress: Progress | None = None, *, sessions: Collection[str] | None = None
-    ) -> CatchUpReport:
-        """Fold every log's new events into every projection (notices new and deleted
-        logs too); cheap when nothing changed. ``sessions`` limits the work to those ids
-        (a file watcher knows which logs changed)."""
+    def catch_up(self, progress: Progress | None = None) -> CatchUpReport:
+        """Fold every session's new events into the projections; cheap when nothing
+        changed."""
         with self._mutex:
-            return self._engine.catch_up(progress, only=sessions)
+            self._db.refresh()
+            return CatchUp(self.log, self._db).run(progress)
 
     def rebuild(self, progress: Progress | None = None) -> RebuildReport:
-        """Drop every projection and replay every log."""
+        """Replay every session from the store. Done in one transaction: readers see the
+        old projections until the new ones are complete, and a failure (a full disk, a
+        kill) leaves the old ones as they were."""
+        started = time.perf_counter()
         with self._mutex:
-            return self._engine.rebuild(progress)
+            self._db.refresh()
+            report = CatchUp(self.log, self._db).run(progress, full=True)
+            sessions = self._db.count_sessions()
+        return RebuildReport(sessions, report.events, report.issues, time.perf_counter() - started)
 
     def verify(self, progress: Progress | None = None) -> list[str]:
-        """Rebuild aside and list the differences from the live files (none: all good)."""
+        """Rebuild aside from exactly what the live projections have folded, and name
+        every difference (none: all good)."""
         with self._mutex:
-            return verify(self._engine, progress)
+            self._fresh()
+            live = self._db.contents()
+            bounds = {
+                sid: position
+                for sid, position in (
+                    (sid, self._position(sid)) for sid in self._db.known_sessions()
+                )
+                if position is not None
+            }
+            aside = self._aside_path("verify")
+            fresh = ProjectionDB(aside)
+            try:
+                catch = CatchUp(self.log, fresh)
+                with fresh.write():
+                    for done, sid in enumerate(sorted(bounds), 1):
+                        catch.session(sid, until=bounds[sid])
+                        if progress is not None:
+                            progress(done, len(bounds))
+                rebuilt = fresh.contents()
+            finally:
+                fresh.close()
+                _remove_db_files(aside)
+        differences = []
+        live_set, rebuilt_set = set(live), set(rebuilt)
+        for row in sorted(live_set - rebuilt_set, key=repr)[:20]:
+            differences.append(
+                f"{self.layout.projections_db}: row not produced by a rebuild: {row[:3]}"
+            )
+        for row in sorted(rebuilt_set - live_set, key=repr)[:20]:
+            differences.append(f"{self.layout.projections_db}: row missing: {row[:3]}")
+        return differences
 
     # ------------------------------------------------------------------ reading
 
@@ -65,127 +129,210 @@ class Projections:
         """Sessions, newest updated first (at most ``limit``)."""
         with self._mutex:
             self._fresh()
-            metas = self._engine.read_index(limit)
-            if metas is None:  # index.json removed or damaged behind our back
-                self._engine.rebuild()
-                metas = self._engine.read_index(limit) or []
-            return metas
+            return [row.meta() for row in self._db.listing(limit)]
+
+    def count_sessions(self) -> int:
+        with self._mutex:
+            self._fresh()
+            return self._db.count_sessions()
+
+    def iter_sessions(self) -> Iterator[SessionMeta]:
+        """Every session, newest updated first, a batch at a time."""
+        with self._mutex:
+            self._fresh()
+            rows = list(self._db.listing(None)) if False else None
+            del rows
+        for row in self._db.iter_listing():
+            yield row.meta()
+
+    def session_row(self, session_id: str) -> fold.SessionRow:
+        with self._mutex:
+            validate_session_id(session_id)
+            self._fresh()
+            found = self._db.session(session_id)
+            if found is None:
+                raise self._not_found(session_id)
+            return found[0]
 
     def session_meta(self, session_id: str) -> SessionMeta:
-        with self._mutex:
-            self._fresh(session_id)
-            found = self._engine.read_metadata(session_id)
-            if found is None and self._refold(session_id):
-                found = self._engine.read_metadata(session_id)
-            if found is None:
-                raise self._not_found(session_id)
-            return found
+        return self.session_row(session_id).meta()
 
-    def snapshot(self, session_id: str) -> SessionSnapshot:
+    def _position(self, session_id: str) -> SessionPosition | None:
+        found = self._db.session(session_id)
+        return found[1] if found is not None else None
+
+    def _view(self, session_id: str) -> tuple[SessionMeta, SessionPosition]:
         with self._mutex:
-            self._fresh(session_id)
-            found = self._engine.read_snapshot(session_id)
-            if found is None and self._refold(session_id):
-                found = self._engine.read_snapshot(session_id)
+            validate_session_id(session_id)
+            self._fresh()
+            found = self._db.session(session_id)
             if found is None:
                 raise self._not_found(session_id)
-            return found
+            return found[0].meta(), found[1]
+
+    def messages(self, session_id: str) -> tuple[SessionMeta, Iterator[SnapshotMessage]]:
+        """The session's metadata and its messages, streamed, exactly as of that metadata
+        (appends made meanwhile are not included)."""
+        meta, position = self._view(session_id)
+        result = self.log.read_from(session_id, None, until=position)
+        if result.state == "missing":
+            raise self._not_found(session_id)
+        events = (entry.event for batch in result.batches for entry in batch.entries)
+        return meta, views.messages_of(events)
+
+    def last_messages(self, session_id: str, n: int) -> tuple[SessionMeta, list[SnapshotMessage]]:
+        """The metadata and the last ``n`` messages, read from the end of the log."""
+        meta, _position = self._view(session_id)
+        entries = self.log.read_last(session_id, n, messages_only=True)
+        return meta, [
+            views.snapshot_message(entry.event)
+            for entry in entries
+            if isinstance(entry.event, Message)
+        ]
+
+    def snapshot_chunks(self, session_id: str) -> Iterator[bytes]:
+        """``sessions/<id>.json``'s bytes, a piece at a time."""
+        meta, messages = self.messages(session_id)
+        return views.snapshot_chunks(meta, messages)
 
     def snapshot_json(self, session_id: str) -> bytes:
-        """Exactly the bytes of ``sessions/<id>.json``."""
-        with self._mutex:
-            self._fresh(session_id)
-            path = self.layout.snapshot_path(session_id)
-            try:
-                return path.read_bytes()
-            except FileNotFoundError:
-                pass
-            if self._refold(session_id):
-                try:
-                    return path.read_bytes()
-                except FileNotFoundError:
-                    pass
-            raise self._not_found(session_id)
+        """``sessions/<id>.json``'s bytes (whole: for small sessions and tests)."""
+        return b"".join(self.snapshot_chunks(session_id))
+
+    def markdown_chunks(self, session_id: str) -> Iterator[str]:
+        meta, messages = self.messages(session_id)
+        return markdown_projection.render_chunks(meta, messages)
 
     def markdown(self, session_id: str) -> str:
-        return markdown_projection.render(self.snapshot(session_id))
+        return "".join(self.markdown_chunks(session_id))
+
+    def index_chunks(self) -> Iterator[bytes]:
+        return views.index_chunks(self.iter_sessions())
+
+    def write_views(self, session_ids: list[str] | None = None) -> list[Path]:
+        """Materialize ``index.json`` and ``sessions/<id>.json`` (all sessions, or those
+        named) in the replaced system's formats; returns the files written."""
+        written = []
+        with self._mutex:
+            self._fresh()
+            write_atomic(self.layout.index_file, self.index_chunks(), durable=self.durable)
+            written.append(self.layout.index_file)
+            ensure_private_dir(self.layout.sessions_dir)
+            wanted = session_ids if session_ids is not None else self._db.known_sessions()
+            for sid in wanted:
+                path = self.layout.snapshot_path(sid)
+                write_atomic(path, self.snapshot_chunks(sid), durable=self.durable)
+                written.append(path)
+            if session_ids is None:
+                keep = {f"{sid}.json" for sid in wanted}
+                for name in os.listdir(self.layout.sessions_dir):
+                    if name.endswith(".json") and name not in keep:
+                        (self.layout.sessions_dir / name).unlink(missing_ok=True)
+        return written
 
     def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Messages matching every word of ``query``, best (bm25) first."""
+        expression = search_text.match_expression(query)
+        if limit <= 0:
+            return []
+        terms = search_text.query_terms(query)
         with self._mutex:
             self._fresh()
-            return self._engine.search.query(query, limit)
+            rows = self._db.search(expression, limit)
+        hits = []
+        for sid, title_set, title_auto, seq, role, ts, locator, rank in rows:
+            event = self.log.read_at(sid, locator)
+            content = event.content if isinstance(event, Message) else ""
+            hits.append(
+                SearchHit(
+                    session_id=sid,
+                    title=title_set or title_auto,
+                    seq=seq,
+                    role=role,
+                    timestamp=ts,
+                    snippet=search_text.snippet(content, terms),
+                    rank=rank,
+                )
+            )
+        return hits
 
     # ------------------------------------------------------------------ deleting
 
     def delete_session(self, session_id: str) -> None:
-        """Remove the session everywhere: log, snapshot, index entry, search rows, and any
-        archived or quarantined copy; the search file keeps no trace of its text."""
+        """Remove the session everywhere: log, rows, search index (no trace of its text
+        left in the database files), archived and quarantined copies, temp files. The
+        intent is recorded first, so a delete interrupted at any point is finished by the
+        next ``delete`` of the same id (or by the next catch-up)."""
         validate_session_id(session_id)
-        with self._mutex, self._engine.lock.hold():
-            found = False
-            try:
-                self.log.delete_session(session_id)
-                found = True
-            except SessionNotFoundError:
-                pass
-            found = retention.remove_traces(self.layout, session_id) or found
-            remove_stale_asides(self.layout)  # a killed `rebuild --verify` left copies
-            known = session_id in self._engine.checkpoints()
-            self._engine.catch_up(only=(session_id,))
+        with self._mutex:
+            known = self._db.exists() and self._db.session(session_id) is not None
+            found = deletion.delete(self.log, self.layout, session_id)
             if not (found or known):
                 raise SessionNotFoundError(f"no session {session_id}")
-            self._engine.search.scrub()
+            self.catch_up()
+            deletion.finish(self.layout, session_id, self._db)
 
     # ------------------------------------------------------------------ retention, repair
 
     def cleanup(
         self,
-        max_sessions: int = retention.DEFAULT_MAX_SESSIONS,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
         *,
         dry_run: bool = False,
         purge: bool = False,
-    ) -> retention.CleanupReport:
+    ) -> CleanupReport:
         """Archive the least recently updated sessions beyond ``max_sessions``; with
         ``purge``, then delete every archive for real."""
-        with self._mutex, self._engine.lock.hold():
-            metas = self.list_sessions()
-            beyond = retention.sessions_beyond(metas, max_sessions)
-            kept = len(metas) - len(beyond)
+        with self._mutex:
+            self._fresh()
+            total = self._db.count_sessions()
+            beyond = [row.session_id for row in self._db.listing(None)[max(max_sessions, 0) :]]
+            kept = total - len(beyond)
             if dry_run:
-                would_purge = [entry.path for entry in retention.archived(self.layout)]
-                would_purge += [str(retention.archive_path(self.layout, sid)) for sid in beyond]
-                return retention.CleanupReport(beyond, would_purge if purge else [], kept, True)
+                would_purge = [entry.path for entry in self.log.archived()]
+                would_purge += [str(self.layout.archive_dir / f"{sid}.jsonl.gz") for sid in beyond]
+                return CleanupReport(beyond, would_purge if purge else [], kept, True)
             for sid in beyond:
-                retention.archive_session(self.layout, sid)
-            self._engine.catch_up()
-            purged = retention.purge_archives(self.layout) if purge else []
-            return retention.CleanupReport(beyond, purged, kept, False)
+                self.log.archive(sid)
+            self.catch_up()
+            purged = self.log.purge_archives() if purge else []
+            return CleanupReport(beyond, purged, kept, False)
 
-    def archived(self) -> list[retention.ArchivedSession]:
-        return retention.archived(self.layout)
+    def archived(self) -> list[ArchivedSession]:
+        return self.log.archived()
 
     def restore(self, session_id: str) -> SessionMeta | None:
         """Bring an archived session back; its metadata (None if it has no usable event)."""
         with self._mutex:
-            retention.restore_session(self.layout, session_id)
-            self._engine.catch_up(only=(session_id,))
-            found = self._engine.read_snapshot(session_id)
-            return found.metadata if found is not None else None
+            self.log.restore(session_id)
+            self.catch_up()
+            found = self._db.session(session_id)
+            return found[0].meta() if found is not None else None
 
-    def fsck(self, *, repair: bool = False, progress: Progress | None = None) -> fsck.FsckReport:
-        """Check every log for damaged lines; with ``repair``, quarantine them."""
-        with self._mutex:
-            report = fsck.fsck(self.layout, repair=repair, progress=progress)
-            if report.repairs:
-                self._engine.catch_up()
-            return report
+    def fsck(self, *, repair: bool = False, progress: Progress | None = None) -> FsckReport:
+        """Check every session for damaged lines; with ``repair``, quarantine them."""
+        findings: list[DamageReport] = []
+        repairs: list[Repair] = []
+        session_ids = self.log.session_ids()
+        for done, sid in enumerate(session_ids, 1):
+            check = self.log.check(sid)
+            if check is not None and (check.damaged or check.foreign):
+                findings.append(check)
+                if repair and check.damaged:
+                    fixed = self.log.repair(sid)
+                    if fixed is not None:
+                        repairs.append(fixed)
+            if progress is not None:
+                progress(done, len(session_ids))
+        if repairs:
+            self.catch_up()
+        return FsckReport(len(session_ids), findings, repairs)
 
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
         with self._mutex:
-            self._engine.close()
+            self._db.close()
 
     def __enter__(self) -> Projections:
         return self
@@ -201,27 +348,47 @@ class Projections:
     # ------------------------------------------------------------------ internals
 
     @property
-    def engine(self) -> Engine:
-        return self._engine
+    def db(self) -> ProjectionDB:
+        return self._db
 
-    def _fresh(self, session_id: str | None = None) -> None:
-        if session_id is not None:
-            validate_session_id(session_id)
-        if self._engine.is_stale(session_id):
-            self._engine.catch_up(only=None if session_id is None else (session_id,))
+    def _fresh(self) -> None:
+        """Catch up when anything changed; if the database cannot be written, say so once
+        and answer from what it holds."""
+        self._db.refresh()
+        try:
+            unfinished = deletion.pending(self.layout)
+            if unfinished:  # a delete was interrupted: finish it first
+                deletion.finish_pending(self.log, self.layout, self._db)
+            if unfinished or is_stale(self.log, self._db):
+                CatchUp(self.log, self._db).run()
+            for session_id in unfinished:
+                deletion.finish(self.layout, session_id, self._db)
+        except StorageError as exc:
+            if not self._db.exists():
+                raise
+            if not self._warned:
+                self._warned = True
+                logger.warning("projections could not be updated (answers may lag): %s", exc)
 
-    def _refold(self, session_id: str) -> bool:
-        """Fold a session again when its log exists but its snapshot does not."""
-        if not os.path.exists(self.layout.log_path(session_id)):
-            return False
-        self._engine.catch_up(only=(session_id,), refold=frozenset({session_id}))
-        return True
+    def _aside_path(self, purpose: str) -> Path:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{purpose}-", suffix=".sqlite3", dir=self.layout.root
+        )
+        os.close(handle)
+        os.unlink(name)
+        return Path(name)
 
     def _not_found(self, session_id: str) -> SessionNotFoundError:
-        if retention.archive_path(self.layout, session_id).exists():
+        if any(entry.session_id == session_id for entry in self.log.archived()):
             return SessionNotFoundError(
                 f"session {session_id} is archived (chatlog restore {session_id} brings it back)"
             )
-        if os.path.exists(self.layout.log_path(session_id)):
+        if self.log.exists(session_id):
             return SessionNotFoundError(f"session {session_id} has no readable events")
         return SessionNotFoundError(f"no session {session_id}")
+
+
+def _remove_db_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")

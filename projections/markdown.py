@@ -6,11 +6,12 @@ machine whatever its timezone; the command line shows local times in its own tab
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC
 from typing import Final
 
 from eventlog.clock import parse_timestamp
-from projections.records import SessionSnapshot
+from projections.records import SessionMeta, SessionSnapshot, SnapshotMessage
 from projections.safe_text import terminal_safe
 from projections.toolcalls import markdown_body
 
@@ -32,7 +33,18 @@ def utc_time(ts: str, fmt: str) -> str:
 
 
 def render(snapshot: SessionSnapshot) -> str:
-    meta = snapshot.metadata
+    return "".join(render_chunks(snapshot.metadata, snapshot.messages))
+
+
+def render_chunks(meta: SessionMeta, messages: Iterable[SnapshotMessage]) -> Iterator[str]:
+    """The export a piece at a time (the header, then one piece per message), so a session
+    of any length is written with bounded memory."""
+    yield render_header(meta)
+    for message in messages:
+        yield "\n" + render_message(message)
+
+
+def render_header(meta: SessionMeta) -> str:
     lines = [
         f"# {terminal_safe(meta.title or UNTITLED)}",
         "",
@@ -45,12 +57,15 @@ def render(snapshot: SessionSnapshot) -> str:
         "---",
         "",
     ]
-    for message in snapshot.messages:
-        heading = terminal_safe(ROLE_HEADINGS.get(message.role, message.role.title()))
-        lines += [
-            f"## {heading} [{utc_time(message.timestamp, '%H:%M:%S UTC')}]",
-            "",
-            terminal_safe(markdown_body(message.role, message.content, message.metadata)),
-            "",
-        ]
+    return "\n".join(lines)
+
+
+def render_message(message: SnapshotMessage) -> str:
+    heading = terminal_safe(ROLE_HEADINGS.get(message.role, message.role.title()))
+    lines = [
+        f"## {heading} [{utc_time(message.timestamp, '%H:%M:%S UTC')}]",
+        "",
+        terminal_safe(markdown_body(message.role, message.content, message.metadata)),
+        "",
+    ]
     return "\n".join(lines)

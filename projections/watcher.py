@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 
-from eventlog import ChatlogError, EventLog
-from eventlog.watch import TICK_MS, iter_changes
+from eventlog import ChatlogError, EventStore
+from eventlog.watch import TICK_MS
 from projections.api import Projections
 from projections.records import CatchUpReport
 
@@ -34,33 +35,61 @@ def follow(
     *,
     tick_ms: int = TICK_MS,
     ready: threading.Event | None = None,
+    views_every: float | None = None,
 ) -> None:
-    """Catch up now and after every change to the logs, until ``stop`` is set.
+    """Catch up now and after every change the store reports, until ``stop`` is set.
 
     ``on_report`` gets each catch-up that changed something; a failing catch-up is logged
-    and retried at the next change or tick (the watcher outlives a full disk)."""
-    _catch_up_once(projections, on_report, None)
+    and retried at the next change or tick (the watcher outlives a full disk). With
+    ``views_every`` (seconds), the replaced system's files (``index.json``,
+    ``sessions/<id>.json``) of the sessions that changed are written again at most that
+    often: never per event, so a long session's file costs one rewrite per interval."""
+    changed_views: set[str] = set()
+    last_views = 0.0
+    report = _catch_up_once(projections, on_report)
+    if views_every is not None:
+        projections.write_views()
+        last_views = time.monotonic()
     if ready is not None:
         ready.set()
-    for changed in iter_changes(projections.layout, stop, tick_ms):
+    for _changed in projections.log.follow(stop, tick_ms):
         if stop.is_set():
             break
-        # Named logs only (no listing of the whole events dir); every tick does it all.
-        _catch_up_once(projections, on_report, changed or None)
+        report = _catch_up_once(projections, on_report)
+        if views_every is None:
+            continue
+        if report is not None:
+            changed_views |= set(report.updated)
+            if report.removed:
+                changed_views.add("")  # a removed session: rewrite them all
+        if changed_views and time.monotonic() - last_views >= views_every:
+            _write_views(projections, changed_views)
+            changed_views = set()
+            last_views = time.monotonic()
+
+
+def _write_views(projections: Projections, changed: set[str]) -> None:
+    try:
+        if "" in changed:
+            projections.write_views()
+        else:
+            projections.write_views(sorted(changed))
+    except ChatlogError as exc:
+        logger.warning("could not write the session files (retrying later): %s", exc)
 
 
 def _catch_up_once(
     projections: Projections,
     on_report: Callable[[CatchUpReport], None] | None,
-    sessions: set[str] | None,
-) -> None:
+) -> CatchUpReport | None:
     try:
-        report = projections.catch_up(sessions=sessions)
+        report = projections.catch_up()
     except ChatlogError as exc:
         logger.warning("catch-up failed (retrying on the next change): %s", exc)
-        return
+        return None
     if on_report is not None and report.changed:
         on_report(report)
+    return report
 
 
 class Watcher:
@@ -71,7 +100,7 @@ class Watcher:
 
     def __init__(
         self,
-        log: EventLog,
+        log: EventStore,
         on_change: Callable[[set[str]], None] | None = None,
         *,
         tick_ms: int = TICK_MS,

@@ -95,6 +95,7 @@ class TestShow:
         self, two_sessions: tuple[str, str], home: Path
     ) -> None:
         shown = ok("show", two_sessions[0], "--json")
+        ok("views")
         assert shown == (home / "sessions" / f"{two_sessions[0]}.json").read_text()
 
     def test_show_last_n_pages_a_long_session(self, log: EventLog) -> None:
@@ -117,6 +118,7 @@ class TestExport:
 
     def test_export_json_is_the_snapshot(self, two_sessions: tuple[str, str], home: Path) -> None:
         exported = ok("export", two_sessions[1], "--format", "json")
+        ok("views", two_sessions[1])
         assert exported == (home / "sessions" / f"{two_sessions[1]}.json").read_text()
 
     def test_a_relative_output_path_is_resolved_from_the_current_directory(

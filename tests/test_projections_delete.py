@@ -89,8 +89,49 @@ def test_delete_also_removes_copies_left_by_a_killed_verify(home: Path, log: Eve
     log.append(secret, "user", SECRET_PHRASE)
     with Projections(log) as projections:
         projections.catch_up()
-        stale = home / ".verify-leftover" / "sessions"
-        stale.mkdir(parents=True)
-        (stale / f"{secret}.json").write_bytes(log.layout.snapshot_path(secret).read_bytes())
+        stale = home / ".verify-leftover.sqlite3"
+        stale.write_bytes((home / "projections.sqlite3").read_bytes())
+        (home / ".verify-leftover.sqlite3-wal").write_bytes(SECRET_PHRASE.encode())
         projections.delete_session(secret)
     assert files_containing(home, SECRET_PHRASE, SECRET_TITLE) == []
+
+
+def test_a_delete_killed_at_any_moment_is_finished_by_the_next_one(home: Path) -> None:
+    """50 deletes are SIGKILLed at random moments; each time the next `chatlog delete`
+    finishes the job, and afterwards no byte of the session's text is left anywhere under
+    the home (logs, database and its write-ahead log, quarantine, temp files)."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import chatlog_executable
+
+    rng = random.Random(1234)
+    env = {**os.environ, "CHATLOG_HOME": str(home)}
+    with EventLog(home, fsync="never") as log:
+        sessions = []
+        for i in range(50):
+            sid = log.create_session(title=f"secret title {i:02d}q")
+            for j in range(40):
+                log.append(sid, "user", f"kill{i:02d}word confidential entry {j}")
+            sessions.append(sid)
+        log.append(log.create_session(title="kept"), "user", "stays")
+    assert run_chatlog("list").returncode == 0
+    for i, sid in enumerate(sessions):
+        deleting = subprocess.Popen(
+            [chatlog_executable(), "delete", sid],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.05, 0.6))
+        deleting.send_signal(signal.SIGKILL)
+        deleting.wait(timeout=30)
+        again = run_chatlog("delete", sid)
+        assert again.returncode in (0, 3), again.stderr  # 3: the first one had finished
+        assert run_chatlog("list").returncode == 0
+        assert files_containing(home, f"kill{i:02d}word", f"secret title {i:02d}q") == []
+    listed = run_chatlog("list", "--json")
+    assert [meta["title"] for meta in json.loads(listed.stdout)] == ["kept"]

@@ -7,14 +7,29 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventlog import AnyEvent, EventLog, Message, SessionCreated, SessionTitled
-from projections import Projections, SessionMeta
-from projections import index as index_projection
-from projections import snapshot as snapshot_projection
+from projections import Projections, SessionMeta, SessionSnapshot, SnapshotMessage, views
+from projections import fold as session_fold
 from projections import title as title_projection
 from projections.markdown import render
+
+
+def whole_snapshot(projections: Projections, sid: str) -> SessionSnapshot:
+    meta, messages = projections.messages(sid)
+    return SessionSnapshot(meta, list(messages))
+
+
+def fold_all(events: list[AnyEvent]) -> session_fold.SessionRow | None:
+    row = None
+    for event in events:
+        row = session_fold.apply(row, event, SID)
+    return row
+
 
 SID = "2025-10-04_152345"
 
@@ -141,6 +156,8 @@ class TestSeedSessionFile:
     ) -> None:
         sid = make_golden_session(log)
         assert projections.snapshot_json(sid).decode() == GOLDEN_SNAPSHOT
+        assert not (home / "sessions").exists()  # a view: written only when asked for
+        projections.write_views()
         assert (home / "sessions" / f"{sid}.json").read_text() == GOLDEN_SNAPSHOT
 
     def test_the_snapshot_has_exactly_the_seed_fields_with_the_seed_types(
@@ -166,8 +183,9 @@ class TestSeedSessionFile:
         self, log: EventLog, projections: Projections
     ) -> None:
         sid = make_golden_session(log)
-        snap = projections.snapshot(sid)
-        assert snapshot_projection.encode(snap) == projections.snapshot_json(sid)
+        snap = whole_snapshot(projections, sid)
+        encoded = msgspec.json.format(msgspec.json.encode(snap), indent=2) + b"\n"
+        assert encoded == projections.snapshot_json(sid)
         assert projections.session_meta(sid) == snap.metadata
 
     def test_the_index_holds_the_seed_metadata_of_every_session(
@@ -175,6 +193,7 @@ class TestSeedSessionFile:
     ) -> None:
         sid = make_golden_session(log)
         listed = projections.list_sessions()
+        projections.write_views()
         on_disk = json.loads((home / "index.json").read_text())
         assert on_disk == [json.loads(GOLDEN_SNAPSHOT)["metadata"]]
         assert listed == [projections.session_meta(sid)]
@@ -238,12 +257,12 @@ class TestTitles:
             SessionTitled(seq=5, ts=ts, title="Build times"),
             Message(seq=6, ts=ts, role="user", content="Another question"),
         ]
-        state = snapshot_projection.fold(None, events[:4], SID)
-        assert state is not None and state.metadata.title == "Why is my build slow?"
-        state = snapshot_projection.fold(state, events[4:], SID)
-        assert state is not None and state.metadata.title == "Build times"
-        cleared = snapshot_projection.apply(state, SessionTitled(seq=7, ts=ts, title=""), SID)
-        assert cleared.metadata.title == "Why is my build slow?"
+        state = fold_all(events[:4])
+        assert state is not None and state.title == "Why is my build slow?"
+        state = fold_all(events)
+        assert state is not None and state.title == "Build times"
+        cleared = session_fold.apply(state, SessionTitled(seq=7, ts=ts, title=""), SID)
+        assert cleared.title == "Why is my build slow?"
 
     def test_titles_and_tags_set_through_the_log_show_in_the_index(
         self, log: EventLog, projections: Projections
@@ -261,49 +280,78 @@ class TestTitles:
 class TestFoldsArePure:
     def test_folding_never_changes_the_previous_state(self) -> None:
         ts = "2025-01-01T00:00:00+00:00"
-        first = snapshot_projection.apply(None, SessionCreated(seq=1, ts=ts, session_id=SID), SID)
-        before = snapshot_projection.encode(first)
-        second = snapshot_projection.apply(
+        first = session_fold.apply(None, SessionCreated(seq=1, ts=ts, session_id=SID), SID)
+        before = msgspec.json.encode(first)
+        second = session_fold.apply(
             first, Message(seq=2, ts=ts, role="user", content="hi", token_count=3), SID
         )
-        assert snapshot_projection.encode(first) == before
-        assert first.messages == [] and len(second.messages) == 1
-        assert second.metadata.total_tokens == 3
+        assert msgspec.json.encode(first) == before
+        assert first.message_count == 0 and second.message_count == 1
+        assert second.total_tokens == 3
 
-    def test_the_index_orders_by_update_instant_not_by_string(self) -> None:
-        def meta(sid: str, updated: str) -> SessionMeta:
-            return SessionMeta(sid, updated, updated, 0, 0, None, [])
-
-        metas = [
-            meta("2025-01-01_000001", "2025-01-01T10:00:00+00:00"),
-            meta("2025-01-01_000002", "2025-01-01T11:30:00+02:00"),  # 09:30 UTC: oldest
-            meta("2025-01-01_000003", "2025-01-01T10:00:01"),  # naive counts as UTC
-        ]
-        ordered = [m.session_id for m in index_projection.ordered(metas)]
+    def test_the_index_orders_by_update_instant_not_by_string(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        for sid, updated in [
+            ("2025-01-01_000001", "2025-01-01T10:00:00+00:00"),
+            ("2025-01-01_000002", "2025-01-01T11:30:00+02:00"),  # 09:30 UTC: oldest
+            ("2025-01-01_000003", "2025-01-01T10:00:01"),  # naive counts as UTC
+        ]:
+            log.create_session(session_id=sid, ts=updated)
+        ordered = [m.session_id for m in projections.list_sessions()]
         assert ordered == ["2025-01-01_000003", "2025-01-01_000001", "2025-01-01_000002"]
 
-    def test_the_first_entries_of_an_index_decode_without_the_rest(self) -> None:
-        state = {
-            f"2025-01-01_00000{i}": SessionMeta(
-                f"2025-01-01_00000{i}", "x", f"2025-01-0{i}T00:00:00+00:00", i, 0, None, []
-            )
-            for i in range(1, 6)
-        }
-        data = index_projection.encode(state)
-        assert index_projection.decode(data) == index_projection.ordered(state.values())
-        assert index_projection.read_top(data, 2) == index_projection.decode(data)[:2]
-        assert index_projection.read_top(data, 99) == index_projection.decode(data)
-        assert index_projection.read_top(index_projection.encode({}), 3) == []
+    def test_the_index_view_is_the_listing_one_session_per_line(
+        self, log: EventLog, projections: Projections
+    ) -> None:
+        for i in range(1, 6):
+            log.create_session(session_id=f"2025-01-01_00000{i}", ts=f"2025-01-0{i}T00:00:00+00:00")
+        data = b"".join(projections.index_chunks())
+        listed = projections.list_sessions()
+        assert msgspec.json.decode(data, type=list[SessionMeta]) == listed
+        assert data.count(b"\n") == len(listed) + 2
+        assert b"".join(views.index_chunks([])) == b"[\n]\n"
+
+
+_text = st.text(max_size=30)
+_messages = st.lists(
+    st.builds(
+        SnapshotMessage,
+        role=st.sampled_from(["user", "assistant", "system", "tool"]),
+        content=_text,
+        timestamp=_text,
+        token_count=st.integers(0, 10**9),
+        metadata=st.dictionaries(_text, st.one_of(_text, st.integers(), st.lists(_text))),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    messages=_messages,
+    tags=st.lists(_text, max_size=3),
+    title=st.one_of(st.none(), _text),
+)
+def test_a_streamed_session_file_equals_encoding_it_whole(
+    messages: list[SnapshotMessage], tags: list[str], title: str | None
+) -> None:
+    meta = SessionMeta(SID, "c", "u", len(messages), 7, title, tags)
+    whole = (
+        msgspec.json.format(msgspec.json.encode(SessionSnapshot(meta, messages)), indent=2) + b"\n"
+    )
+    assert b"".join(views.snapshot_chunks(meta, messages)) == whole
 
 
 def test_an_empty_home_lists_no_sessions(projections: Projections, home: Path) -> None:
     assert projections.list_sessions() == []
+    projections.write_views()
     assert json.loads((home / "index.json").read_text()) == []
 
 
 def test_markdown_renders_from_a_snapshot_alone(log: EventLog, projections: Projections) -> None:
     sid = make_golden_session(log)
-    assert render(projections.snapshot(sid)) == projections.markdown(sid)
+    assert render(whole_snapshot(projections, sid)) == projections.markdown(sid)
 
 
 class TestMetadataReads:
@@ -312,15 +360,4 @@ class TestMetadataReads:
     ) -> None:
         sid = make_golden_session(log)
         log.set_title(sid, 'A title with "quotes",\n  },\n  "messages": [ inside')
-        assert projections.session_meta(sid) == projections.snapshot(sid).metadata
-
-    def test_metadata_larger_than_the_read_head_falls_back_to_a_full_read(
-        self, log: EventLog, projections: Projections
-    ) -> None:
-        sid = log.create_session(tags=[f"tag-{i:04d}-" + "x" * 90 for i in range(800)])
-        log.append(sid, "user", "hello")
-        snapshot_file = log.layout.snapshot_path(sid)
-        projections.catch_up()
-        assert snapshot_file.stat().st_size > snapshot_projection.METADATA_HEAD_BYTES
-        meta = projections.session_meta(sid)
-        assert len(meta.tags) == 800 and meta == projections.snapshot(sid).metadata
+        assert projections.session_meta(sid) == whole_snapshot(projections, sid).metadata

@@ -13,50 +13,64 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlean  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from eventlog import EventLog
-from eventlog.atomic import write_atomic as real_write_atomic
+from eventlog import EventLog, StorageError
 from projections import Projections
-from projections import catchup as catchup_module
+from projections.db import ProjectionDB
 from tests.conftest import chatlog_executable, run_chatlog
 
 SESSION_IDS = ["2025-01-01_000001", "2025-01-01_000002", "2025-01-01_000003"]
 
 
 def projection_files(home: Path, projections: Projections) -> dict[str, Any]:
-    """Everything a rebuild must reproduce: index.json, every snapshot, the search rows."""
-    files: dict[str, Any] = {"index.json": (home / "index.json").read_bytes()}
-    for path in sorted((home / "sessions").glob("*.json")):
-        files[f"sessions/{path.name}"] = path.read_bytes()
-    files["search"] = projections.engine.search.contents()
+    """Everything a rebuild must reproduce: every row, the index and session views, and
+    the full-text index (its size and what it finds)."""
+    files: dict[str, Any] = {
+        "rows": projections.db.contents(),
+        "index.json": b"".join(projections.index_chunks()),
+        "fts rows": projections.db.fts_rows(),
+    }
+    for meta in projections.list_sessions():
+        files[f"sessions/{meta.session_id}.json"] = projections.snapshot_json(meta.session_id)
+    for word in ("a", "e", "work", "x*"):
+        files[f"search {word}"] = [
+            (hit.session_id, hit.seq, hit.snippet) for hit in projections.search(word, 50)
+        ]
     return files
 
 
 class CrashAfter:
-    """Make the n-th atomic projection write of a catch-up fail, as a crash would."""
+    """Make the n-th session row written by a catch-up fail, as a crash would (the
+    transaction is rolled back, as after a kill)."""
 
     def __init__(self, writes: int) -> None:
         self.remaining = writes
-        self.real = real_write_atomic
+        self.real = ProjectionDB.put_session
 
-    def __call__(self, path: Path, data: bytes, *, durable: bool = True) -> None:
+    def __call__(self, db: ProjectionDB, *args: Any, **kwargs: Any) -> int:
         if self.remaining == 0:
-            raise OSError(5, "simulated crash")
+            raise StorageError("simulated crash")
         self.remaining -= 1
-        self.real(path, data, durable=durable)
+        return self.real(db, *args, **kwargs)
 
 
 @contextmanager
 def crashing_writes(writes: int) -> Iterator[None]:
     crash = CrashAfter(writes)
-    catchup_module.write_atomic = crash  # type: ignore[attr-defined]
+    real = ProjectionDB.put_session
+
+    def put_session(db: ProjectionDB, *args: Any, **kwargs: Any) -> int:
+        return crash(db, *args, **kwargs)
+
+    ProjectionDB.put_session = put_session  # type: ignore[method-assign]
     try:
         yield
     finally:
-        catchup_module.write_atomic = real_write_atomic  # type: ignore[attr-defined]
+        ProjectionDB.put_session = real  # type: ignore[method-assign]
 
 
 session = st.sampled_from(SESSION_IDS)
@@ -153,7 +167,7 @@ class IncrementalEqualsRebuild(RuleBasedStateMachine):
         try:
             with crashing_writes(writes):
                 self.projections.catch_up()
-        except OSError:
+        except StorageError:
             pass
 
 
@@ -173,17 +187,21 @@ def test_a_crashed_catch_up_is_completed_by_the_next_one(log: EventLog, home: Pa
         log.append(first, "user", "hello there")
         second = log.create_session(title="two")
         log.append(second, "user", "general kenobi")
-        for writes in range(3):  # crash before each snapshot, then before index.json
+        for writes in range(2):  # crash before each session's row is written
             try:
                 with crashing_writes(writes):
                     projections.catch_up()
-            except OSError:
+            except StorageError:
                 pass
-            assert (home / ".projections.pending").exists()
+            # The crashed transaction left nothing half-done behind.
+            assert projections.db.contents() == contents_before_crash(projections, first)
         assert projections.list_sessions()[0].message_count == 1
-        assert not (home / ".projections.pending").exists()
         assert projections.verify() == []
         assert [hit.session_id for hit in projections.search("kenobi")] == [second]
+
+
+def contents_before_crash(projections: Projections, first: str) -> list[Any]:
+    return [row for row in projections.db.contents() if row[1] == first and row[0] == "session"]
 
 
 @pytest.mark.parametrize("longer", [False, True], ids=["shorter", "longer"])
@@ -207,6 +225,11 @@ def test_a_log_deleted_and_recreated_under_the_same_id_is_folded_afresh(
         assert projections.verify() == []
 
 
+def remove_database(home: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (home / f"projections.sqlite3{suffix}").unlink(missing_ok=True)
+
+
 def test_projection_files_removed_by_hand_are_rebuilt_by_the_next_reader(
     log: EventLog, home: Path
 ) -> None:
@@ -214,30 +237,31 @@ def test_projection_files_removed_by_hand_are_rebuilt_by_the_next_reader(
     log.append(sid, "user", "content survives")
     with Projections(log) as projections:
         projections.catch_up()
-        (home / "sessions" / f"{sid}.json").unlink()
-        assert projections.snapshot(sid).messages[0].content == "content survives"
-        (home / "index.json").unlink()
+        remove_database(home)
         assert [m.session_id for m in projections.list_sessions()] == [sid]
-        (home / "checkpoints.json").unlink()
         assert projections.list_sessions()[0].title == "kept"
+        assert [hit.session_id for hit in projections.search("survives")] == [sid]
         assert projections.verify() == []
 
 
-def test_rebuild_verify_reports_a_tampered_snapshot_and_rebuild_repairs_it(home: Path) -> None:
+def test_rebuild_verify_reports_a_tampered_row_and_rebuild_repairs_it(home: Path) -> None:
     sid = run_chatlog("new", "--title", "original").stdout.strip()
     run_chatlog("append", sid, "--role", "user", input="hello")
     assert run_chatlog("list").returncode == 0
-    snapshot = home / "sessions" / f"{sid}.json"
-    snapshot.write_text(snapshot.read_text().replace("original", "tampered"))
+    db = sqlean.connect(home / "projections.sqlite3")
+    db.execute("UPDATE sessions SET title_set = 'tampered'")
+    db.commit()
+    db.close()
 
     verified = run_chatlog("rebuild", "--verify")
     assert verified.returncode == 1
-    assert f"{snapshot}: differs from a rebuild" in verified.stdout
+    assert "row not produced by a rebuild" in verified.stdout
+    assert "tampered" in run_chatlog("list").stdout
 
     rebuilt = run_chatlog("rebuild")
     assert rebuilt.returncode == 0
     assert "rebuilt 1 session (2 events)" in rebuilt.stderr
-    assert "original" in snapshot.read_text()
+    assert "original" in run_chatlog("list").stdout
     assert run_chatlog("rebuild", "--verify").returncode == 0
 
 
@@ -264,17 +288,4 @@ def test_concurrent_readers_in_several_processes_converge_on_the_rebuild(home: P
     assert all(reader.wait(timeout=60) == 0 for reader in readers)
     with EventLog(home) as log, Projections(log) as projections:
         assert sum(meta.message_count for meta in projections.list_sessions()) == 150
-        assert projections.verify() == []
-
-
-def test_a_search_index_removed_by_hand_is_rebuilt_by_the_next_reader(
-    log: EventLog, home: Path
-) -> None:
-    sid = log.create_session()
-    log.append(sid, "user", "findable words")
-    with Projections(log) as projections:
-        assert len(projections.search("findable")) == 1
-        for suffix in ("", "-wal", "-shm"):
-            (home / f"search.sqlite3{suffix}").unlink(missing_ok=True)
-        assert [hit.session_id for hit in projections.search("findable")] == [sid]
         assert projections.verify() == []

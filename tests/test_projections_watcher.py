@@ -1,5 +1,6 @@
-"""The watcher keeps index.json current as other processes create, append to and delete
-sessions, both in a background thread and as `chatlog watch`."""
+"""The watcher keeps the projections current as other processes create, append to and
+delete sessions, both in a background thread and as `chatlog watch` (with `--views`, the
+replaced system's files too)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlean  # type: ignore[import-untyped]
+
 from eventlog import EventLog
 from projections.watcher import Watcher
 from tests.conftest import chatlog_executable, run_chatlog
@@ -20,7 +23,23 @@ WAIT_SECONDS = 30.0
 
 
 def index_on_disk(home: Path) -> dict[str, dict[str, object]]:
-    """index.json as written (read directly: a reader would catch up by itself)."""
+    """The sessions the projection database holds (read directly, without catching up:
+    a reader would catch up by itself)."""
+    path = home / "projections.sqlite3"
+    if not path.exists():
+        return {}
+    db = sqlean.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT session_id, message_count FROM sessions").fetchall()
+    except sqlean.OperationalError:
+        return {}
+    finally:
+        db.close()
+    return {sid: {"message_count": count} for sid, count in rows}
+
+
+def index_view(home: Path) -> dict[str, dict[str, object]]:
+    """index.json as written by the watcher's --views."""
     try:
         return {s["session_id"]: s for s in json.loads((home / "index.json").read_text())}
     except (FileNotFoundError, json.JSONDecodeError):
@@ -58,7 +77,6 @@ def test_the_background_watcher_follows_appends_and_deletes_by_other_processes(
             appended = run_chatlog("append", sid, "--role", "user", input=f"line {i}")
             assert appended.returncode == 0, appended.stderr
         assert wait_until(lambda: message_count(home, sid) == 3)
-        assert (home / "sessions" / f"{sid}.json").exists()
         assert any(sid in ids for ids in changed)
 
         python = str(Path(chatlog_executable()).with_name("python"))
@@ -68,7 +86,6 @@ def test_the_background_watcher_follows_appends_and_deletes_by_other_processes(
         )
         subprocess.run([python, "-c", deleter, str(home), sid], check=True, timeout=60)
         assert wait_until(lambda: sid not in index_on_disk(home))
-        assert not (home / "sessions" / f"{sid}.json").exists()
         assert seen.is_set()
     assert not watcher.running
 
@@ -76,7 +93,7 @@ def test_the_background_watcher_follows_appends_and_deletes_by_other_processes(
 def test_chatlog_watch_updates_the_index_and_stops_cleanly_on_sigterm(home: Path) -> None:
     sid = run_chatlog("new").stdout.strip()
     watch = subprocess.Popen(
-        [chatlog_executable(), "watch"],
+        [chatlog_executable(), "watch", "--views", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -88,6 +105,8 @@ def test_chatlog_watch_updates_the_index_and_stops_cleanly_on_sigterm(home: Path
         assert wait_until(lambda: message_count(home, sid) == 0)
         run_chatlog("append", sid, "--role", "assistant", input="from another process")
         assert wait_until(lambda: message_count(home, sid) == 1)
+        assert wait_until(lambda: index_view(home).get(sid, {}).get("message_count") == 1)
+        assert wait_until((home / "sessions" / f"{sid}.json").exists)
     finally:
         watch.send_signal(signal.SIGTERM)
         out, err = watch.communicate(timeout=WAIT_SECONDS)

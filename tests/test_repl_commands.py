@@ -230,13 +230,12 @@ def test_export_of_a_session_with_nothing_saved_yet_says_so(repl: Repl):
 def test_delete_of_another_session_removes_its_log_and_projections(home: Path, repl: Repl):
     victim = saved_session(home, "Disposable", "bye")
     with Projections(EventLog(home)) as proj:
-        proj.list_sessions()  # projections exist for it
-    assert (home / "sessions" / f"{victim}.json").exists()
+        assert [m.session_id for m in proj.list_sessions()] == [victim]
     repl.run(f"/delete {victim}", until=f"Session deleted: {victim}")
     assert not (home / "events" / f"{victim}.jsonl").exists()
-    assert not (home / "sessions" / f"{victim}.json").exists()
     with Projections(EventLog(home)) as proj:
         assert proj.list_sessions() == []
+        assert proj.db.known_sessions() == []
 
 
 def test_delete_of_the_current_session_asks_first(home: Path, repl: Repl):

@@ -270,6 +270,7 @@ def test_export_markdown_is_the_seed_format(client: RpcClient) -> None:
 def test_export_json_is_exactly_the_session_file(client: RpcClient, server: ServerProcess) -> None:
     session_id = new_session(client, "As JSON", "hello")
     result = client.call("session.export", {"session_id": session_id, "format": "json"})
+    assert run_chatlog("views", session_id, home=server.home).returncode == 0
     snapshot_file = server.home / "sessions" / f"{session_id}.json"
     assert result["content"].encode() == snapshot_file.read_bytes()
 

@@ -226,7 +226,7 @@ async def cmd_export(repl: ChatRepl, rest: str) -> None:
         raise InvalidArgumentError("the current session has no messages yet: nothing to export")
     data = render_export(repl.projections, sid, args.format)
     if not args.output:
-        repl.screen.say(data.decode().rstrip("\n"))
+        repl.screen.say(b"".join(data).decode().rstrip("\n"))
         return
     path = write_export(args.output, data, force=args.force)
     repl.screen.success(f"Exported {sid} ({args.format}) to {path}")

@@ -10,15 +10,16 @@ no log exists, so starting the REPL and leaving without a word leaves no empty s
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from cli.backends import ChatMessage
 from eventlog import (
-    Cursor,
-    EventLog,
+    EventStore,
+    Follower,
     LogIssue,
     Message,
     SessionExistsError,
+    SessionNotFoundError,
     new_session_id,
     short_id,
 )
@@ -32,28 +33,30 @@ class Refresh(NamedTuple):
     issues: list[LogIssue]  # damaged lines met for the first time
 
 
+KEPT_MESSAGES: Final = 400  # messages held for the screen and the model's context
+CONTEXT_CHARS: Final = 400_000  # the most recent text sent to the model, at most
+
+
 class SessionView:
-    def __init__(self, log: EventLog, session_id: str | None = None) -> None:
+    """The current session's recent messages (at most ``KEPT_MESSAGES``: memory does not
+    grow with the session) and its counts, followed as the log grows. Opening a session
+    streams its log once (counting, keeping only the most recent messages)."""
+
+    def __init__(self, log: EventStore, session_id: str | None = None) -> None:
         self.log = log
         self.pending = session_id is None
         self.session_id = session_id or new_session_id()
         self.messages: list[Message] = []
         self.issues: list[LogIssue] = []
         self.unseen_from_others = 0
-        self._cursor = Cursor()
+        self.message_count = 0
+        self.total_tokens = 0
+        self._follower: Follower | None = None
         self._own_seqs: set[int] = set()
 
     @property
     def short_id(self) -> str:
         return short_id(self.session_id)
-
-    @property
-    def message_count(self) -> int:
-        return len(self.messages)
-
-    @property
-    def total_tokens(self) -> int:
-        return sum(m.token_count or 0 for m in self.messages)
 
     def ensure_created(self) -> str:
         """Create the pending session's log (under its reserved id when still free)."""
@@ -71,22 +74,57 @@ class SessionView:
         self._own_seqs.add(seq)
 
     def refresh(self) -> Refresh:
-        """Fold in whatever was appended since the last look (by anyone)."""
+        """Fold in whatever was appended since the last look (by anyone). Raises
+        SessionNotFoundError once the session was deleted (after what it held was read)."""
         if self.pending:
             return Refresh(0, [])
-        scan = self.log.scan(self.session_id, self._cursor)
+        if self._follower is None:
+            self._follower = self.log.open_follower(self.session_id)
         new_from_others = 0
-        for entry in scan.entries:
-            event = entry.event
-            if isinstance(event, Message):
-                self.messages.append(event)
-                if event.seq not in self._own_seqs:
-                    new_from_others += 1
-        self._cursor = scan.cursor
-        self.issues.extend(scan.issues)
+        issues: list[LogIssue] = []
+        while True:
+            batch = self._follower.read()
+            issues += batch.issues
+            for entry in batch.entries:
+                event = entry.event
+                if isinstance(event, Message):
+                    self._add(event)
+                    if event.seq not in self._own_seqs:
+                        new_from_others += 1
+            if not batch.entries:
+                break
+        seq = self._follower.position.seq
+        self._own_seqs = {own for own in self._own_seqs if own > seq}
+        self.issues.extend(issues)
         self.unseen_from_others += new_from_others
-        return Refresh(new_from_others, scan.issues)
+        if self._follower.gone:
+            self.close()
+            raise SessionNotFoundError(f"no session {self.session_id} (it was deleted)")
+        return Refresh(new_from_others, issues)
+
+    def _add(self, message: Message) -> None:
+        self.messages.append(message)
+        if len(self.messages) > KEPT_MESSAGES:
+            del self.messages[: len(self.messages) - KEPT_MESSAGES]
+        self.message_count += 1
+        self.total_tokens += message.token_count or 0
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+            self._follower = None
 
     def context(self) -> list[ChatMessage]:
-        """The whole conversation as the model should see it."""
-        return [ChatMessage(m.role, m.content) for m in self.messages if m.role in CONTEXT_ROLES]
+        """The conversation as the model should see it: the system messages and the most
+        recent turns, up to ``CONTEXT_CHARS`` of text."""
+        kept: list[ChatMessage] = []
+        budget = CONTEXT_CHARS
+        for message in reversed(self.messages):
+            if message.role not in CONTEXT_ROLES:
+                continue
+            budget -= len(message.content)
+            if budget < 0 and kept:
+                break
+            kept.append(ChatMessage(message.role, message.content))
+        kept.reverse()
+        return kept

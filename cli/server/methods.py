@@ -53,7 +53,7 @@ from cli.server.protocol import (
 from cli.server.storage import Storage
 from cli.server.subscriptions import ChangeHub, SubscriptionSet
 from eventlog import ChatlogError, validate_session_id
-from projections import SessionMeta, SessionSnapshot, SnapshotMessage
+from projections import Projections, SessionMeta, SessionSnapshot, SnapshotMessage
 
 logger = logging.getLogger("chatlog.server")
 
@@ -170,7 +170,12 @@ class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
 @method("session.load", SessionParams)
 async def session_load(caller: Caller, params: SessionParams) -> LoadResult:
     session_id = validate_session_id(params.session_id)
-    snapshot = await caller.storage.projections(lambda p: p.snapshot(session_id))
+
+    def load(p: Projections) -> SessionSnapshot:
+        meta, messages = p.messages(session_id)
+        return SessionSnapshot(meta, list(messages))
+
+    snapshot = await caller.storage.projections(load)
     return LoadResult.of(snapshot)
 
 

@@ -1,0 +1,442 @@
+"""The projection database: every projection's state as rows in one SQLite file
+(``projections.sqlite3``), updated per new event in transactions, never rewritten whole.
+
+Tables:
+
+- ``sessions``: one row per session — the index entry, counters, title, tags, the
+  ``session_created`` metadata, and the store position folded so far (the checkpoint);
+- ``messages``: one row per message — seq, role, time, tokens, usage, and its *locator*
+  (where the store can read it again); the text itself stays in the log;
+- ``messages_fts``: a contentless FTS5 index of the messages' text (rowid = the message
+  row's), so search costs no second copy of every message; snippets are cut from the log;
+- ``meta``: the schema version and the change feed position.
+
+SQLite comes from ``sqlean.py`` (a current SQLite with FTS5; ``contentless_delete``
+needs 3.43+). WAL mode with ``synchronous=NORMAL``: a crash never corrupts the file, and
+a commit lost with the page cache at a power cut is caught up again from the logs (after
+a reboot the change feed asks for a full check, and every row's position says how far it
+got). ``secure_delete`` zeroes freed pages, so deleted text leaves no trace in the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final, cast
+
+import msgspec
+import sqlean  # type: ignore[import-untyped]
+
+from eventlog import StorageError
+from eventlog.home import FILE_MODE
+from eventlog.safefile import open_regular
+from eventlog.store import SessionPosition
+from projections.fold import MessageRow, SessionRow, instant_us
+
+SCHEMA_VERSION: Final = 3
+BUSY_TIMEOUT_MS: Final = 30_000
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_us INTEGER NOT NULL,
+    message_count INTEGER NOT NULL,
+    total_tokens INTEGER NOT NULL,
+    title_set TEXT,
+    title_auto TEXT,
+    tags TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    position_seq INTEGER NOT NULL,
+    position TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_update ON sessions (updated_us DESC, session_id DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    session INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    token_count INTEGER NOT NULL,
+    locator INTEGER NOT NULL,
+    model TEXT,
+    backend TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    estimated INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_session ON messages (session, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
+    content,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+_tags_encoder = msgspec.json.Encoder()
+_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
+_meta_decoder = msgspec.json.Decoder(dict[str, Any])
+
+ROW_COLUMNS: Final = (
+    "session_id, created_at, updated_at, message_count, total_tokens, title_set, title_auto,"
+    " tags, metadata, position_seq, position"
+)
+
+
+def _row(values: tuple[Any, ...]) -> tuple[SessionRow, SessionPosition]:
+    (sid, created, updated, count, tokens, title_set, title_auto, tags, meta, pseq, pos) = values
+    row = SessionRow(
+        session_id=sid,
+        created_at=created,
+        updated_at=updated,
+        message_count=count,
+        total_tokens=tokens,
+        title_set=title_set,
+        title_auto=title_auto,
+        tags=_tags_decoder.decode(tags),
+        metadata=_meta_decoder.decode(meta),
+    )
+    return row, SessionPosition(pseq, pos)
+
+
+class ProjectionDB:
+    """One connection to the projection database (use it from one thread at a time)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._db: sqlite3.Connection | None = None
+        self._ino = 0
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if self.readonly:
+                fd = open_regular(self.path)
+                self._ino = os.fstat(fd).st_ino
+                os.close(fd)
+                uri = f"file:{self.path}?mode=ro"
+                db = cast(
+                    "sqlite3.Connection",
+                    sqlean.connect(uri, uri=True, isolation_level=None, check_same_thread=False),
+                )
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                return db
+            # Created 0600 before SQLite opens it (never through a symlink); SQLite gives
+            # the -wal and -shm files the same mode.
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            os.fchmod(fd, FILE_MODE)
+            self._ino = os.fstat(fd).st_ino
+            os.close(fd)
+            db = cast(
+                "sqlite3.Connection",
+                sqlean.connect(str(self.path), isolation_level=None, check_same_thread=False),
+            )
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA secure_delete = ON")
+            db.execute("PRAGMA cache_size = -16384")  # 16 MiB
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                db.close()
+                raise StorageError(
+                    f"{self.path} was written by another chatlog version; "
+                    "`chatlog rebuild` makes it anew"
+                )
+            if version == 0:
+                with _transaction(db):
+                    for statement in _statements(SCHEMA):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlean.Error as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from exc
+        return db
+
+    def refresh(self) -> None:
+        """Reopen if the file was replaced (``rebuild`` swaps in a new one) or removed."""
+        if self._db is None:
+            return
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = 0
+        if current != self._ino:
+            self.close()
+
+    def exists(self) -> bool:
+        return os.path.lexists(self.path)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction (waits for other writers up to the busy timeout)."""
+        try:
+            with _transaction(self.db):
+                yield
+        except sqlean.Error as exc:
+            raise StorageError(f"cannot update {self.path}: {exc}") from exc
+
+    def reset(self) -> None:
+        """Inside :meth:`write`: drop every row (tables dropped and made anew: far faster
+        than deleting row by row; undone with the transaction if it fails)."""
+        for table in ("messages_fts", "messages", "sessions", "meta"):
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in _statements(SCHEMA):
+            self.db.execute(statement)
+
+    def commit_and_continue(self) -> None:
+        """Inside :meth:`write`: commit what is done so far and go on in a new
+        transaction (long catch-ups keep their write-ahead log bounded)."""
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return cast("list[tuple[Any, ...]]", self.db.execute(sql, tuple(params)).fetchall())
+        except sqlean.Error as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # ------------------------------------------------------------------ sessions
+
+    def session(self, session_id: str) -> tuple[SessionRow, SessionPosition] | None:
+        rows = self._query(
+            f"SELECT {ROW_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+        )
+        return _row(rows[0]) if rows else None
+
+    def session_key(self, session_id: str) -> int | None:
+        rows = self._query("SELECT id FROM sessions WHERE session_id = ?", (session_id,))
+        return int(rows[0][0]) if rows else None
+
+    def known_sessions(self) -> list[str]:
+        return [row[0] for row in self._query("SELECT session_id FROM sessions")]
+
+    def listing(self, limit: int | None = None) -> list[SessionRow]:
+        """Sessions newest updated first (instants, then ids, newest first)."""
+        sql = f"SELECT {ROW_COLUMNS} FROM sessions ORDER BY updated_us DESC, session_id DESC"
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (max(limit, 0),)
+        return [_row(values)[0] for values in self._query(sql, params)]
+
+    def iter_listing(self, batch: int = 1000) -> Iterator[SessionRow]:
+        """Every session in listing order, a batch at a time (bounded memory)."""
+        last: tuple[int, str] | None = None
+        while True:
+            if last is None:
+                rows = self._query(
+                    f"SELECT {ROW_COLUMNS}, updated_us FROM sessions"
+                    " ORDER BY updated_us DESC, session_id DESC LIMIT ?",
+                    (batch,),
+                )
+            else:
+                rows = self._query(
+                    f"SELECT {ROW_COLUMNS}, updated_us FROM sessions"
+                    " WHERE (updated_us, session_id) < (?, ?)"
+                    " ORDER BY updated_us DESC, session_id DESC LIMIT ?",
+                    (*last, batch),
+                )
+            if not rows:
+                return
+            for values in rows:
+                yield _row(values[:-1])[0]
+            last = (rows[-1][-1], rows[-1][0])
+
+    def count_sessions(self) -> int:
+        return int(self._query("SELECT count(*) FROM sessions")[0][0])
+
+    def put_session(self, row: SessionRow, position: SessionPosition) -> int:
+        """Insert or update the session's row; returns its key."""
+        self.db.execute(
+            "INSERT INTO sessions (session_id, created_at, updated_at, updated_us,"
+            " message_count, total_tokens, title_set, title_auto, tags, metadata,"
+            " position_seq, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (session_id) DO UPDATE SET created_at = excluded.created_at,"
+            " updated_at = excluded.updated_at, updated_us = excluded.updated_us,"
+            " message_count = excluded.message_count, total_tokens = excluded.total_tokens,"
+            " title_set = excluded.title_set, title_auto = excluded.title_auto,"
+            " tags = excluded.tags, metadata = excluded.metadata,"
+            " position_seq = excluded.position_seq, position = excluded.position",
+            (
+                row.session_id,
+                row.created_at,
+                row.updated_at,
+                instant_us(row.updated_at),
+                row.message_count,
+                row.total_tokens,
+                row.title_set,
+                row.title_auto,
+                _tags_encoder.encode(row.tags).decode(),
+                _tags_encoder.encode(row.metadata).decode(),
+                position.seq,
+                position.token,
+            ),
+        )
+        key = self.session_key(row.session_id)
+        assert key is not None
+        return key
+
+    def put_position(self, session_id: str, position: SessionPosition) -> None:
+        self.db.execute(
+            "UPDATE sessions SET position_seq = ?, position = ? WHERE session_id = ?",
+            (position.seq, position.token, session_id),
+        )
+
+    def remove_session(self, session_id: str) -> None:
+        """Drop the session and its messages (search rows included)."""
+        key = self.session_key(session_id)
+        if key is None:
+            return
+        self.db.execute(
+            "DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE session = ?)",
+            (key,),
+        )
+        self.db.execute("DELETE FROM messages WHERE session = ?", (key,))
+        self.db.execute("DELETE FROM sessions WHERE id = ?", (key,))
+
+    # ------------------------------------------------------------------ messages
+
+    def add_messages(self, key: int, rows: list[tuple[MessageRow, str]]) -> None:
+        """Insert messages (with their text for the full-text index) of session ``key``."""
+        if not rows:
+            return
+        db = self.db
+        first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
+        ids = range(first, first + len(rows))
+        db.executemany(
+            "INSERT INTO messages (id, session, seq, role, ts, token_count, locator, model,"
+            " backend, input_tokens, output_tokens, estimated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    rowid,
+                    key,
+                    m.seq,
+                    m.role,
+                    m.ts,
+                    m.token_count,
+                    m.locator,
+                    m.model,
+                    m.backend,
+                    m.input_tokens,
+                    m.output_tokens,
+                    int(m.estimated),
+                )
+                for rowid, (m, _text) in zip(ids, rows, strict=True)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
+            [(rowid, text) for rowid, (_m, text) in zip(ids, rows, strict=True)],
+        )
+
+    def message_locators(self, session_id: str) -> list[tuple[int, int]]:
+        return [
+            (int(seq), int(loc))
+            for seq, loc in self._query(
+                "SELECT m.seq, m.locator FROM messages AS m JOIN sessions AS s"
+                " ON s.id = m.session WHERE s.session_id = ? ORDER BY m.seq",
+                (session_id,),
+            )
+        ]
+
+    def search(self, expression: str, limit: int) -> list[tuple[Any, ...]]:
+        """(session_id, title_set, title_auto, seq, role, ts, locator, rank) per hit."""
+        return self._query(
+            "SELECT s.session_id, s.title_set, s.title_auto, m.seq, m.role, m.ts, m.locator,"
+            " f.rank FROM messages_fts AS f"
+            " JOIN messages AS m ON m.id = f.rowid"
+            " JOIN sessions AS s ON s.id = m.session"
+            " WHERE messages_fts MATCH ?"
+            " ORDER BY f.rank, s.session_id DESC, m.seq"
+            " LIMIT ?",
+            (expression, limit),
+        )
+
+    def contents(self) -> list[tuple[Any, ...]]:
+        """Every row but positions, in a stable order (rebuild --verify compares them)."""
+        sessions = self._query(
+            "SELECT session_id, created_at, updated_at, message_count, total_tokens,"
+            " title_set, title_auto, tags, metadata FROM sessions ORDER BY session_id"
+        )
+        messages = self._query(
+            "SELECT s.session_id, m.seq, m.role, m.ts, m.token_count, m.locator, m.model,"
+            " m.backend, m.input_tokens, m.output_tokens, m.estimated"
+            " FROM messages AS m JOIN sessions AS s ON s.id = m.session"
+            " ORDER BY s.session_id, m.seq"
+        )
+        return [("session", *row) for row in sessions] + [("message", *row) for row in messages]
+
+    def fts_rows(self) -> int:
+        return int(self._query("SELECT count(*) FROM messages_fts")[0][0])
+
+    def scrub(self) -> None:
+        """Leave no deleted text anywhere in the files: merge the full-text segments that
+        still hold deleted terms, and empty the write-ahead log."""
+        try:
+            self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            while True:
+                busy, _log, _done = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)  # another process is reading; its snapshot ends soon
+        except sqlean.Error as exc:
+            raise StorageError(f"cannot compact {self.path}: {exc}") from exc
+        if busy:
+            raise StorageError(
+                f"{self.path} is busy; deleted text may remain in its write-ahead log until "
+                "the next `chatlog delete` or `chatlog rebuild`"
+            )
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,72 @@
+"""Deleting a session so that nothing of it is left, even when interrupted.
+
+The intent is recorded first (``<home>/deleting/<id>``, an empty file made durable),
+then the store removes the session's events, then every trace under the home goes:
+archived and quarantined copies, temp files, the projection rows and search entries (and,
+with SQLite's ``secure_delete``, an FTS ``optimize`` and a truncated write-ahead log, no
+freed page holds its text). The intent is removed last. A delete killed at any point is
+finished by the next ``chatlog delete`` of the same id, or by the next writer of the
+projections (:func:`finish_pending`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from eventlog import EventStore, SessionNotFoundError, is_valid_session_id
+from eventlog.atomic import fsync_dir
+from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir
+from eventlog.upkeep import remove_traces
+from projections.db import ProjectionDB
+
+INTENTS = "deleting"
+
+
+def intent_dir(layout: HomeLayout) -> Path:
+    return layout.root / INTENTS
+
+
+def pending(layout: HomeLayout) -> list[str]:
+    """Ids of deletes that were started and not finished."""
+    try:
+        names = os.listdir(intent_dir(layout))
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if is_valid_session_id(name))
+
+
+def delete(store: EventStore, layout: HomeLayout, session_id: str) -> bool:
+    """Record the intent, remove the events and every file trace; True if anything of
+    the session was found (including an earlier delete's intent)."""
+    directory = ensure_private_dir(intent_dir(layout))
+    intent = directory / session_id
+    found = intent.exists()
+    fd = os.open(intent, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+    os.close(fd)
+    fsync_dir(directory)
+    try:
+        store.delete_session(session_id)
+        found = True
+    except SessionNotFoundError:
+        pass
+    for aside in layout.root.glob(".verify-*.sqlite3*"):
+        aside.unlink(missing_ok=True)  # left by a killed `rebuild --verify`
+    return remove_traces(layout, session_id) or found
+
+
+def finish(layout: HomeLayout, session_id: str, db: ProjectionDB) -> None:
+    """After the projections caught up (the session's rows are gone): scrub the search
+    index's freed pages and write-ahead log, then drop the intent."""
+    db.scrub()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(intent_dir(layout) / session_id)
+
+
+def finish_pending(store: EventStore, layout: HomeLayout, db: ProjectionDB) -> list[str]:
+    """Finish every interrupted delete (the events first, then the traces)."""
+    done = pending(layout)
+    for session_id in done:
+        delete(store, layout, session_id)
+    return done
