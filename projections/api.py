@@ -36,7 +36,7 @@ from eventlog.store import ArchivedSession, DamageReport, Repair, SessionPositio
 from projections import deletion, fold, views
 from projections import markdown as markdown_projection
 from projections import search as search_text
-from projections.catchup import CatchUp, Progress, is_stale
+from projections.catchup import CatchUp, Progress, candidates, is_stale
 from projections.db import ProjectionDB
 from projections.records import (
     CatchUpReport,
@@ -66,6 +66,7 @@ class Projections:
         self._db = ProjectionDB(self.layout.projections_db)
         self._mutex = threading.RLock()
         self._warned = False
+        self._stale = False  # the database lags the logs (it could not be written)
 
     # ------------------------------------------------------------------ upkeep
 
@@ -129,7 +130,10 @@ class Projections:
         """Sessions, newest updated first (at most ``limit``)."""
         with self._mutex:
             self._fresh()
-            return [row.meta() for row in self._db.listing(limit)]
+            rows = self._db.listing(limit)
+            if self._stale:  # the database could not be updated: add what the logs say
+                rows = self._with_overlay(rows, limit)
+            return [row.meta() for row in rows]
 
     def count_sessions(self) -> int:
         with self._mutex:
@@ -149,7 +153,7 @@ class Projections:
         with self._mutex:
             validate_session_id(session_id)
             self._fresh()
-            found = self._db.session(session_id)
+            found = self._current(session_id)
             if found is None:
                 raise self._not_found(session_id)
             return found[0]
@@ -165,7 +169,7 @@ class Projections:
         with self._mutex:
             validate_session_id(session_id)
             self._fresh()
-            found = self._db.session(session_id)
+            found = self._current(session_id)
             if found is None:
                 raise self._not_found(session_id)
             return found[0].meta(), found[1]
@@ -361,14 +365,55 @@ class Projections:
                 deletion.finish_pending(self.log, self.layout, self._db)
             if unfinished or is_stale(self.log, self._db):
                 CatchUp(self.log, self._db).run()
+            self._stale = False
             for session_id in unfinished:
                 deletion.finish(self.layout, session_id, self._db)
         except StorageError as exc:
             if not self._db.exists():
                 raise
+            self._stale = True
             if not self._warned:
                 self._warned = True
                 logger.warning("projections could not be updated (answers may lag): %s", exc)
+
+    def _current(self, session_id: str) -> tuple[fold.SessionRow, SessionPosition] | None:
+        """The session's row and position; when the database could not be updated, with
+        the events it lacks folded in (in memory: one row, whatever the session's length)."""
+        found = self._db.session(session_id)
+        if not self._stale:
+            return found
+        row, position = found if found is not None else (None, None)
+        result = self.log.read_from(session_id, position)
+        if result.state == "missing":
+            result.close()
+            return None
+        if result.state == "restarted":
+            row = None
+        try:
+            for batch in result.batches:
+                for entry in batch.entries:
+                    row = fold.apply(row, entry.event, session_id)
+                position = batch.position
+        finally:
+            result.close()
+        return (row, position) if row is not None and position is not None else None
+
+    def _with_overlay(
+        self, rows: list[fold.SessionRow], limit: int | None
+    ) -> list[fold.SessionRow]:
+        found = candidates(self.log, self._db)
+        changed = set(found.sessions)
+        merged = {row.session_id: row for row in rows if row.session_id not in changed}
+        for sid in changed:
+            current = self._current(sid)
+            if current is not None:
+                merged[sid] = current[0]
+        ordered = sorted(
+            merged.values(),
+            key=lambda row: (fold.instant_us(row.updated_at), row.session_id),
+            reverse=True,
+        )
+        return ordered if limit is None else ordered[: max(limit, 0)]
 
     def _aside_path(self, purpose: str) -> Path:
         handle, name = tempfile.mkstemp(

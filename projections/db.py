@@ -21,6 +21,8 @@ got). ``secure_delete`` zeroes freed pages, so deleted text leaves no trace in t
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import sqlite3
 import time
@@ -38,6 +40,9 @@ from eventlog.store import SessionPosition
 from projections.fold import MessageRow, SessionRow, instant_us
 
 SCHEMA_VERSION: Final = 3
+_CANNOT_WRITE: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
+
+logger = logging.getLogger("chatlog")
 BUSY_TIMEOUT_MS: Final = 30_000
 
 SCHEMA: Final = """
@@ -115,6 +120,7 @@ class ProjectionDB:
         self.readonly = readonly
         self._db: sqlite3.Connection | None = None
         self._ino = 0
+        self.in_memory = False
 
     # ------------------------------------------------------------------ connection
 
@@ -127,19 +133,15 @@ class ProjectionDB:
     def _open(self) -> sqlite3.Connection:
         try:
             if self.readonly:
-                fd = open_regular(self.path)
-                self._ino = os.fstat(fd).st_ino
-                os.close(fd)
-                uri = f"file:{self.path}?mode=ro"
-                db = cast(
-                    "sqlite3.Connection",
-                    sqlean.connect(uri, uri=True, isolation_level=None, check_same_thread=False),
-                )
-                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                return db
-            # Created 0600 before SQLite opens it (never through a symlink); SQLite gives
-            # the -wal and -shm files the same mode.
-            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+                return self._open_readonly()
+            try:
+                # Created 0600 before SQLite opens it (never through a symlink); SQLite
+                # gives the -wal and -shm files the same mode.
+                fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            except OSError as exc:
+                if exc.errno not in _CANNOT_WRITE:
+                    raise StorageError(f"cannot open {self.path}: {exc.strerror}") from exc
+                return self._open_fallback(exc)
             os.fchmod(fd, FILE_MODE)
             self._ino = os.fstat(fd).st_ino
             os.close(fd)
@@ -147,30 +149,81 @@ class ProjectionDB:
                 "sqlite3.Connection",
                 sqlean.connect(str(self.path), isolation_level=None, check_same_thread=False),
             )
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA secure_delete = ON")
-            db.execute("PRAGMA cache_size = -16384")  # 16 MiB
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            try:
+                return self._prepare(db)
+            except sqlean.Error as exc:
                 db.close()
-                raise StorageError(
-                    f"{self.path} was written by another chatlog version; "
-                    "`chatlog rebuild` makes it anew"
-                )
-            if version == 0:
-                with _transaction(db):
-                    for statement in _statements(SCHEMA):
-                        db.execute(statement)
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if "readonly" not in str(exc) and "read-only" not in str(exc):
+                    raise
+                return self._open_fallback(OSError(errno.EROFS, "read-only"))
         except sqlean.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
+
+    def _prepare(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA secure_delete = ON")
+        db.execute("PRAGMA cache_size = -16384")  # 16 MiB
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            db.close()
+            raise StorageError(
+                f"{self.path} was written by another chatlog version; "
+                "`chatlog rebuild` makes it anew"
+            )
+        if version == 0:
+            with _transaction(db):
+                for statement in _statements(SCHEMA):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        fd = open_regular(self.path)
+        self._ino = os.fstat(fd).st_ino
+        os.close(fd)
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                db = cast(
+                    "sqlite3.Connection",
+                    sqlean.connect(
+                        f"file:{self.path}?{options}",
+                        uri=True,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    ),
+                )
+                db.execute("SELECT count(*) FROM sessions").fetchone()
+            except sqlean.Error:
+                continue
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            return db
+        raise StorageError(f"cannot read {self.path}")
+
+    def _open_fallback(self, why: OSError) -> sqlite3.Connection:
+        """The home cannot be written: read the database as it is, or, when there is none,
+        fold into one held in memory for this process."""
+        self.readonly = True
+        if os.path.lexists(self.path):
+            logger.warning("cannot update %s (%s): answers may lag", self.path, why.strerror)
+            return self._open_readonly()
+        logger.warning(
+            "cannot create %s (%s): projections are built in memory for this command",
+            self.path,
+            why.strerror,
+        )
+        self.readonly = False
+        self.in_memory = True
+        db = cast(
+            "sqlite3.Connection",
+            sqlean.connect(":memory:", isolation_level=None, check_same_thread=False),
+        )
+        return self._prepare(db)
 
     def refresh(self) -> None:
         """Reopen if the file was replaced (``rebuild`` swaps in a new one) or removed."""
-        if self._db is None:
+        if self._db is None or self.in_memory:
             return
         try:
             current = os.stat(self.path).st_ino
@@ -180,7 +233,7 @@ class ProjectionDB:
             self.close()
 
     def exists(self) -> bool:
-        return os.path.lexists(self.path)
+        return self.in_memory or os.path.lexists(self.path)
 
     def close(self) -> None:
         if self._db is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -190,3 +191,54 @@ class TestSessionIds:
     def test_a_hostile_id_is_rejected(self, home: Path) -> None:
         result = run_chatlog("show", "../../etc/passwd")
         assert result.returncode == 2 and "is not a session id" in result.stderr
+
+
+def _as_unprivileged(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run chatlog without the root override of file permissions (tests run as root)."""
+    return subprocess.run(
+        ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--",
+         chatlog_executable(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CHATLOG_HOME": str(home)},
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+def test_readers_answer_on_a_read_only_home_and_say_why_once(home: Path) -> None:
+    sid = ok("new", "--title", "before").strip()
+    run_chatlog("append", sid, "--role", "user", input="indexed words")
+    ok("list")  # the projections exist
+    run_chatlog("append", sid, "--role", "user", input="written after")
+    home.chmod(0o500)
+    try:
+        listed = _as_unprivileged("list", home=home)
+        assert listed.returncode == 0, listed.stderr
+        assert "before" in listed.stdout
+        assert (
+            listed.stderr.count("could not be updated") + listed.stderr.count("cannot update") >= 1
+        )
+        assert len(listed.stderr.strip().splitlines()) <= 2
+        found = _as_unprivileged("search", "indexed", home=home)
+        assert found.returncode == 0 and sid.rsplit("_", 1)[-1] in found.stdout
+        shown = _as_unprivileged("show", sid, "--no-pager", home=home)
+        assert shown.returncode == 0 and "written after" in shown.stdout
+    finally:
+        home.chmod(0o700)
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+def test_a_read_only_home_without_projections_is_folded_in_memory(home: Path) -> None:
+    sid = ok("new", "--title", "never listed").strip()
+    run_chatlog("append", sid, "--role", "user", input="searchable text")
+    home.chmod(0o500)
+    try:
+        listed = _as_unprivileged("list", home=home)
+        assert listed.returncode == 0, listed.stderr
+        assert "never listed" in listed.stdout
+        assert "in memory" in listed.stderr
+        assert not (home / "projections.sqlite3").exists()
+    finally:
+        home.chmod(0o700)
