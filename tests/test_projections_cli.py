@@ -242,3 +242,20 @@ def test_a_read_only_home_without_projections_is_folded_in_memory(home: Path) ->
         assert not (home / "projections.sqlite3").exists()
     finally:
         home.chmod(0o700)
+
+
+def test_a_damaged_last_line_is_warned_about_like_a_damaged_middle_one(home: Path) -> None:
+    """A whole last line failing its checksum is damage, not a write in progress: the
+    reader names it, as it names a damaged line in the middle."""
+    sid = ok("new").strip()
+    for text in ("first", "second", "third"):
+        run_chatlog("append", sid, "--role", "user", input=text)
+    path = home / "events" / f"{sid}.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[-2] = lines[-2].replace(b"third", b"thirx")
+    path.write_bytes(b"\n".join(lines))
+    listed = run_chatlog("list")
+    assert listed.returncode == 0
+    assert f"{path}:4" in listed.stderr and "checksum" in listed.stderr
+    shown = run_chatlog("show", sid, "--no-pager")
+    assert "first" in shown.stdout and "thirx" not in shown.stdout
