@@ -220,6 +220,7 @@ def run_fsck(args: argparse.Namespace, ctx: Context) -> int:
                     "damaged": report.damaged,
                     "foreign": report.foreign,
                     "repairs": report.repairs,
+                    "stale_temps": report.stale_temps,
                     "clean": report.clean,
                 }
             )
@@ -241,6 +242,8 @@ def _print_fsck(report: FsckReport, ctx: Context) -> None:
             f"moved to {repair.quarantine}"
         )
     damaged = report.damaged
+    for path in report.stale_temps:
+        ctx.out(f"removed {terminal_safe(path)} (left half-written by a killed process)")
     summary = f"checked {plural(report.sessions_checked, 'session')}: "
     if not damaged:
         summary += "no damage found"

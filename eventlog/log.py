@@ -446,6 +446,9 @@ class EventLog(EventStore):
     def purge_archives(self, session_ids: Sequence[str] | None = None) -> list[str]:
         return upkeep.purge_archives(self.layout, session_ids)
 
+    def remove_stale_temps(self) -> list[str]:
+        return upkeep.remove_stale_temps(self.layout)
+
     def _exclusive(
         self, session_id: str, operation: Callable[[HomeLayout, str, int], T]
     ) -> T | None:

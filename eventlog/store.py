@@ -335,6 +335,11 @@ class EventStore(abc.ABC):
     def purge_archives(self, session_ids: Sequence[str] | None = None) -> list[str]:
         """Delete archives for real (all, or those named); returns what was deleted."""
 
+    def remove_stale_temps(self) -> list[str]:
+        """Remove what killed processes left half-written (temp files of the file store);
+        returns what was removed. Stores that write nothing aside have nothing to do."""
+        return []
+
     @abc.abstractmethod
     def sync(self, session_id: str | None = None) -> None:
         """Make every acknowledged append durable now (DurabilityError if one is not)."""

@@ -242,3 +242,39 @@ def remove_traces(layout: HomeLayout, session_id: str) -> bool:
                 (directory / name).unlink(missing_ok=True)
                 found = True
     return found
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(layout: HomeLayout) -> list[str]:
+    """Remove the hidden temp files (``.<name>.<pid>.<...>.tmp`` / ``.creating``) that
+    processes which no longer run left behind when they were killed; returns their paths.
+    A file of a process still running is left alone: it may be writing it now."""
+    removed = []
+    for directory in (layout.events_dir, layout.archive_dir, layout.quarantine_dir, layout.root):
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if not name.startswith(".") or not name.endswith((".tmp", ".creating")):
+                continue
+            parts = name.split(".")
+            pids = [int(part) for part in parts if part.isdigit() and len(part) < 8]
+            if not pids or _pid_alive(pids[0]):
+                continue
+            path = directory / name
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(str(path))
+    return removed

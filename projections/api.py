@@ -328,9 +328,10 @@ class Projections:
                         repairs.append(fixed)
             if progress is not None:
                 progress(done, len(session_ids))
+        stale = self.log.remove_stale_temps()
         if repairs:
             self.catch_up()
-        return FsckReport(len(session_ids), findings, repairs)
+        return FsckReport(len(session_ids), findings, repairs, stale)
 
     # ------------------------------------------------------------------ lifecycle
 

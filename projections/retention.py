@@ -26,6 +26,7 @@ class FsckReport(msgspec.Struct, frozen=True):
     sessions_checked: int
     findings: list[DamageReport]  # sessions with damaged or foreign lines
     repairs: list[Repair]
+    stale_temps: list[str] = []  # half-written files of killed processes, removed
 
     @property
     def damaged(self) -> list[LogIssue]:

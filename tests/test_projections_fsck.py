@@ -149,3 +149,23 @@ def test_repair_loses_no_append_made_while_it_runs(
     assert [c for c in contents if c.startswith("concurrent")] == [
         f"concurrent {i}" for i in range(300)
     ]
+
+
+def test_fsck_removes_temp_files_that_killed_processes_left_and_keeps_live_ones(
+    home: Path,
+) -> None:
+    import os
+
+    sid = run_chatlog("new").stdout.strip()
+    gone_pid = 4_194_305  # above the kernel's largest pid_max: never a running process
+    stale = home / "events" / f".{sid}.jsonl.{gone_pid}.140000.tmp"
+    stale.write_bytes(b"a whole copy of a log")
+    creating = home / "events" / f".{sid}.{gone_pid}.1700000000000000000.creating"
+    creating.write_bytes(b"{}")
+    live = home / "events" / f".{sid}.jsonl.{os.getpid()}.140000.tmp"
+    live.write_bytes(b"being written right now")
+    checked = run_chatlog("fsck")
+    assert checked.returncode == 0, checked.stderr
+    assert not stale.exists() and not creating.exists()
+    assert live.exists()
+    assert "killed process" in checked.stdout
