@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from eventlog import EventStore, SessionNotFoundError, is_valid_session_id
-from eventlog.atomic import fsync_dir
+from eventlog.atomic import fsync_dir, write_atomic
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir
+from eventlog.safefile import open_regular
 from eventlog.upkeep import remove_traces
 from projections.db import ProjectionDB
 
@@ -53,7 +55,35 @@ def delete(store: EventStore, layout: HomeLayout, session_id: str) -> bool:
         pass
     for aside in layout.root.glob(".verify-*.sqlite3*"):
         aside.unlink(missing_ok=True)  # left by a killed `rebuild --verify`
+    found = scrub_history(layout.history_file, session_id) or found
     return remove_traces(layout, session_id) or found
+
+
+def scrub_history(path: Path, session_id: str) -> bool:
+    """Remove the REPL input history's entries typed in ``session_id`` (their comment line
+    names it); True if there were any. The file is rewritten aside and swapped in."""
+    marker = f" session={session_id}".encode()
+    try:
+        fd = open_regular(path)
+    except FileNotFoundError:
+        return False
+    with os.fdopen(fd, "rb") as source:
+        if not any(line.rstrip(b"\n").endswith(marker) for line in source):
+            return False
+        source.seek(0)
+        write_atomic(path, _entries_without(source, marker))
+    return True
+
+
+def _entries_without(lines: Iterable[bytes], marker: bytes) -> Iterator[bytes]:
+    dropping = False
+    for line in lines:
+        if line.startswith(b"#"):
+            dropping = line.rstrip(b"\n").endswith(marker)
+        elif not line.startswith(b"+"):
+            dropping = False
+        if not dropping:
+            yield line
 
 
 def finish(layout: HomeLayout, session_id: str, db: ProjectionDB) -> None:

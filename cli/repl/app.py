@@ -38,7 +38,7 @@ from cli.context import Context
 from cli.repl.chat import ChatRepl
 from cli.repl.commands import completion_entries, run_command
 from cli.repl.completion import ReplCompleter
-from cli.repl.history import private_history
+from cli.repl.history import SessionHistory, private_history
 from cli.repl.keys import build_key_bindings
 from cli.repl.render import Screen, make_screen
 from cli.repl.watch import watch_other_writers
@@ -75,6 +75,8 @@ class _PromptReader:
         self._session: PromptSession[str] | None = None
 
     async def read(self, repl: ChatRepl) -> str:
+        if isinstance(self._history, SessionHistory):
+            self._history.session_id = repl.view.session_id
         if self._session is None:
             self._session = _prompt_session(repl, self._history)
         text: str = await self._session.prompt_async(repl.prompt_message, handle_sigint=False)
