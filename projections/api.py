@@ -373,7 +373,7 @@ class Projections:
             if not self._db.exists():
                 raise
             self._stale = True
-            if not self._warned:
+            if not self._warned and not self._db.readonly:  # (it said why when opened)
                 self._warned = True
                 logger.warning("projections could not be updated (answers may lag): %s", exc)
 

@@ -151,11 +151,10 @@ class ProjectionDB:
             )
             try:
                 return self._prepare(db)
-            except sqlean.Error as exc:
+            except sqlean.OperationalError as exc:
+                # Read-only, full, or failing: the database cannot be written here.
                 db.close()
-                if "readonly" not in str(exc) and "read-only" not in str(exc):
-                    raise
-                return self._open_fallback(OSError(errno.EROFS, "read-only"))
+                return self._open_fallback(OSError(errno.EIO, str(exc)))
         except sqlean.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
 
