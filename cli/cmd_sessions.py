@@ -8,6 +8,7 @@ Tables show local times; JSON and exported files carry the stored UTC timestamps
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import itertools
 import os
@@ -104,6 +105,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     show.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
     show.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
+    show.add_argument(
+        "--at",
+        type=_positive,
+        metavar="SEQ",
+        help="the session exactly as it was right after its event SEQ (see `chatlog tail`)",
+    )
     show.add_argument("--json", action="store_true", help="the session file format (JSON)")
     show.add_argument(
         "--no-pager", action="store_true", help="never page long output on a terminal"
@@ -202,6 +209,12 @@ def display_ids(session_ids: list[str]) -> dict[str, str]:
     return {sid: short_id(sid) if counts[short_id(sid)] == 1 else sid for sid in session_ids}
 
 
+def fork_note(meta: SessionMeta) -> str:
+    """``  (fork of 3fa2c1 at #5)`` for a fork, else nothing."""
+    origin = meta.forked_from
+    return f"  (fork of {short_id(origin.session_id)} at #{origin.seq})" if origin else ""
+
+
 def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
     ids = display_ids([meta.session_id for meta in metas])
     rows = [
@@ -210,7 +223,8 @@ def format_table(metas: list[SessionMeta], stream: TextIO) -> str:
             local_time(meta.created_at, "%Y-%m-%d %H:%M"),
             str(meta.message_count),
             str(meta.total_tokens),
-            terminal_safe((meta.title or UNTITLED) + "".join(f"  #{tag}" for tag in meta.tags)),
+            terminal_safe((meta.title or UNTITLED) + "".join(f"  #{tag}" for tag in meta.tags))
+            + fork_note(meta),
         )
         for meta in metas
     ]
@@ -238,7 +252,12 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
         messages: Iterable[SnapshotMessage]
-        if args.last is not None:
+        if args.at is not None:
+            meta, messages = projections.messages_at(sid, args.at)
+            if args.last is not None:
+                messages = collections.deque(messages, maxlen=args.last)
+            shown = len(messages) if isinstance(messages, collections.deque) else meta.message_count
+        elif args.last is not None:
             meta, last = projections.last_messages(sid, args.last)
             messages, shown = last, len(last)
         else:

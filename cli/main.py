@@ -38,6 +38,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "cli.cmd_chat",
     "cli.cmd_log",
     "cli.cmd_sessions",
+    "cli.cmd_tree",
     "cli.cmd_maintain",
     "cli.cmd_import",
     "cli.cmd_serve",

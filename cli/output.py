@@ -8,9 +8,16 @@ from typing import Any
 
 import msgspec
 
-from eventlog import AnyEvent, Message, SessionCreated, SessionTagged, SessionTitled
+from eventlog import (
+    AnyEvent,
+    Message,
+    SessionCreated,
+    SessionTagged,
+    SessionTitled,
+    SessionUntagged,
+)
 from eventlog.clock import parse_timestamp
-from eventlog.events import event_type
+from eventlog.events import SessionForked, event_type
 from projections.safe_text import terminal_safe
 
 _json = msgspec.json.Encoder()
@@ -61,8 +68,12 @@ def _event_line(event: AnyEvent) -> str:
             return f"{head}  titled {title!r}"
         case SessionTagged(tag=tag):
             return f"{head}  tagged {tag}"
+        case SessionUntagged(tag=tag):
+            return f"{head}  untagged {tag}"
+        case SessionForked(parent=parent, parent_seq=parent_seq):
+            return f"{head}  forked from {parent} at #{parent_seq}"
         case _:
-            return f"{head}  untagged {getattr(event, 'tag', '')}"
+            return f"{head}  {event_type(event)}"
 
 
 def is_terminal(stream: object) -> bool:

@@ -55,13 +55,25 @@ class SessionUntagged(Event, tag="session_untagged", frozen=True, kw_only=True):
     tag: str
 
 
-AnyEvent = SessionCreated | Message | SessionTitled | SessionTagged | SessionUntagged
+class SessionForked(Event, tag="session_forked", frozen=True, kw_only=True):
+    """This session is a fork: it starts as ``parent`` was right after its event
+    ``parent_seq`` (the events up to there are copied into this log, so a fork stays whole
+    whatever happens to its parent). Written second, right after ``session_created``."""
+
+    parent: str
+    parent_seq: int
+
+
+AnyEvent = (
+    SessionCreated | Message | SessionTitled | SessionTagged | SessionUntagged | SessionForked
+)
 EVENT_TYPES: Final[tuple[type[AnyEvent], ...]] = (
     SessionCreated,
     Message,
     SessionTitled,
     SessionTagged,
     SessionUntagged,
+    SessionForked,
 )
 KNOWN_TYPE_TAGS: Final[frozenset[str]] = frozenset(
     str(t.__struct_config__.tag) for t in EVENT_TYPES

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
@@ -58,7 +58,7 @@ from eventlog.feed import ChangeFeed, Journal
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
 from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
-from eventlog.safefile import open_regular
+from eventlog.safefile import NOFOLLOW, open_regular
 from eventlog.scan import START, Cursor, LogEntry, LogIssue, Scan, read_tail_state, scan_bytes
 from eventlog.store import (
     ArchivedSession,
@@ -187,14 +187,26 @@ class EventLog(EventStore):
         id is taken. The line is written to a hidden temp file that is then hard-linked
         into place (atomic, and fails if the name exists, like O_EXCL), so no crash can
         leave an empty or half-written log behind."""
+        return self._claim_with_lines(session_id, [first_line], 1) is not None
+
+    def _claim_with_lines(
+        self, session_id: str, lines: Iterable[bytes], last_seq: int | None
+    ) -> int | None:
+        """:meth:`_claim_new_log` for any number of lines (written in batches of about
+        1 MiB); returns the log's last seq (``last_seq``, or the count of lines), or None if
+        the id is taken."""
         path = self.layout.log_path(session_id)
         tmp = self.layout.events_dir / f".{session_id}.{os.getpid()}.{time.time_ns()}.creating"
+        size = count = 0
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, FILE_MODE)
             try:
                 os.fchmod(fd, FILE_MODE)
-                if self._ops.write(fd, first_line) != len(first_line):
-                    raise DiskFullError(f"cannot create session {session_id}: short write")
+                for batch in _batched(lines):
+                    if self._ops.write(fd, batch) != len(batch):
+                        raise DiskFullError(f"cannot create session {session_id}: short write")
+                    size += len(batch)
+                    count += batch.count(b"\n")
                 if self.fsync == "always":
                     self._ops.fdatasync(fd)
             finally:
@@ -203,7 +215,7 @@ class EventLog(EventStore):
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                return False
+                return None
             finally:
                 self._journal.end(journal)
             if self.fsync != "never":
@@ -214,11 +226,29 @@ class EventLog(EventStore):
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        handle.size = len(first_line)
-        handle.last_seq = 1
+        handle.size = size
+        handle.last_seq = last_seq if last_seq is not None else count
         handle.dirty = self.fsync != "always"  # the interval flusher or sync() covers it
         self._remember(session_id, handle)
-        return True
+        return handle.last_seq
+
+    def create_from_events(self, session_id: str, events: Iterable[AnyEvent]) -> str:
+        """The whole log written aside and linked into place at once: a fork of a long
+        session costs one write per MiB and one fsync, and is all there or not at all."""
+        validate_session_id(session_id)
+        last = [0]
+
+        def lines() -> Iterator[bytes]:
+            for event in events:
+                last[0] = event.seq
+                yield _encode(event)
+
+        if self._claim_with_lines(session_id, lines(), None) is None:
+            raise SessionExistsError(f"session {session_id} already exists")
+        handle = self._handles.get(session_id)
+        if handle is not None:
+            handle.last_seq = last[0]
+        return session_id
 
     def append(
         self,
@@ -826,3 +856,16 @@ def _close_quietly(handle: _Handle) -> None:
         with contextlib.suppress(OSError):
             os.close(handle.fd)
         handle.fd = -1
+
+
+def _batched(lines: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    pending: list[bytes] = []
+    held = 0
+    for line in lines:
+        pending.append(line)
+        held += len(line)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)

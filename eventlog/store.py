@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
@@ -218,6 +218,68 @@ class EventStore(abc.ABC):
             session_id, lambda seq, now: SessionUntagged(seq=seq, ts=now, tag=clean)
         )
 
+    def fork_session(
+        self, parent: str, at_seq: int | None = None, *, title: str | None = None
+    ) -> str:
+        """A new session that starts as ``parent`` was right after its event ``at_seq``
+        (default: its last); returns its id. The parent is untouched.
+
+        The fork's log holds copies of the parent's events up to ``at_seq`` under the same
+        seqs (its ``session_created`` gets the new id), then a ``session_forked`` event
+        naming the parent and ``at_seq``, then a title of its own when ``title`` is given.
+        So a fork stays whole whatever happens to its parent, and its seq K shows what the
+        parent's seq K showed."""
+        from eventlog.arguments import check_text
+        from eventlog.clock import utc_now_iso
+        from eventlog.errors import InvalidArgumentError
+        from eventlog.events import SessionCreated, SessionForked
+        from eventlog.ids import new_session_id
+
+        check_text("title", title, optional=True)
+        last = self.last_seq(parent)
+        at = last if at_seq is None else at_seq
+        if isinstance(at, bool) or not isinstance(at, int) or not 1 <= at <= last:
+            raise InvalidArgumentError(f"--at must be a seq of {parent} (1 to {last})")
+        fork_id = new_session_id()
+        now = utc_now_iso()
+
+        def events() -> Iterator[AnyEvent]:
+            seq = 0
+            for event in self.read(parent):
+                if event.seq > at:
+                    break
+                if isinstance(event, SessionCreated):
+                    yield msgspec.structs.replace(event, session_id=fork_id, metadata={})
+                else:
+                    yield event
+                seq = event.seq
+            seq = max(seq, at)
+            yield SessionForked(seq=seq + 1, ts=now, parent=parent, parent_seq=at)
+            if title is not None:
+                yield SessionTitled(seq=seq + 2, ts=now, title=title)
+
+        return self.create_from_events(fork_id, events())
+
+    def create_from_events(self, session_id: str, events: Iterable[AnyEvent]) -> str:
+        """Create ``session_id`` holding ``events`` (the first one a ``session_created``),
+        their seqs and times kept. Stores override this to write them at once."""
+        from eventlog.events import SessionCreated
+
+        stream = iter(events)
+        first = next(stream)
+        if not isinstance(first, SessionCreated):
+            raise TypeError("a session starts with its session_created event")
+        self.create_session(
+            first.title,
+            first.tags,
+            session_id=session_id,
+            ts=first.ts,
+            metadata=first.metadata,
+        )
+        for event in stream:
+            self.append_event(session_id, _renumbered(event))
+        return session_id
+
     @abc.abstractmethod
     def delete_session(self, session_id: str) -> None:
         """Remove the session's events for good; SessionNotFoundError if there are none."""
@@ -346,3 +408,8 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+def _renumbered(event: AnyEvent) -> Callable[[int, str], AnyEvent]:
+    """A builder for ``append_event`` that stores ``event`` as it is, under the next seq."""
+    return lambda seq, _now: msgspec.structs.replace(event, seq=seq)

@@ -22,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+import msgspec
+
 from eventlog import (
+    AnyEvent,
     EventStore,
     InvalidArgumentError,
     Message,
@@ -183,6 +186,50 @@ class Projections:
             raise self._not_found(session_id)
         events = (entry.event for batch in result.batches for entry in batch.entries)
         return meta, views.messages_of(events)
+
+    def messages_at(
+        self, session_id: str, seq: int
+    ) -> tuple[SessionMeta, Iterator[SnapshotMessage]]:
+        """The session exactly as it was right after its event ``seq``: metadata and
+        messages (streamed: two passes over the log up to ``seq``, constant memory)."""
+        self.session_row(session_id)  # exists (or a clear not-found error)
+        row: fold.SessionRow | None = None
+        for event in self.log.read(session_id):
+            if event.seq > seq:
+                break
+            row = fold.apply(row, event, session_id)
+        last = self.log.last_seq(session_id)
+        if row is None or not 1 <= seq <= last:
+            raise InvalidArgumentError(f"--at must be a seq of {session_id} (1 to {last})")
+        return row.meta(), views.messages_of(_until_seq(self.log.read(session_id), seq))
+
+    def tree(self, session_id: str) -> list[TreeNode]:
+        """The family of forks ``session_id`` belongs to, from its oldest ancestor still
+        here, depth first (each fork after its parent, by branch point)."""
+        with self._mutex:
+            self._fresh()
+            found = self._db.session(session_id)
+            if found is None:
+                raise self._not_found(session_id)
+            root = found[0]
+            seen = {root.session_id}
+            while root.parent is not None and root.parent not in seen:
+                parent = self._db.session(root.parent)
+                if parent is None:
+                    break
+                root = parent[0]
+                seen.add(root.session_id)
+            nodes: list[TreeNode] = []
+            stack = [(root, 0)]
+            visited: set[str] = set()
+            while stack:
+                row, depth = stack.pop()
+                if row.session_id in visited:
+                    continue
+                visited.add(row.session_id)
+                nodes.append(TreeNode(row.meta(), depth, row.parent, row.parent_seq))
+                stack += [(fork, depth + 1) for fork in reversed(self._db.forks_of(row.session_id))]
+            return nodes
 
     def last_messages(self, session_id: str, n: int) -> tuple[SessionMeta, list[SnapshotMessage]]:
         """The metadata and the last ``n`` messages, read from the end of the log."""
@@ -432,6 +479,22 @@ class Projections:
         if self.log.exists(session_id):
             return SessionNotFoundError(f"session {session_id} has no readable events")
         return SessionNotFoundError(f"no session {session_id}")
+
+
+class TreeNode(msgspec.Struct, frozen=True):
+    """One session of a family of forks (``parent`` None for the family's root)."""
+
+    meta: SessionMeta
+    depth: int
+    parent: str | None
+    parent_seq: int
+
+
+def _until_seq(events: Iterator[AnyEvent], seq: int) -> Iterator[AnyEvent]:
+    for event in events:
+        if event.seq > seq:
+            return
+        yield event
 
 
 def _remove_db_files(path: Path) -> None:

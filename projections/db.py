@@ -39,7 +39,7 @@ from eventlog.safefile import open_regular
 from eventlog.store import SessionPosition
 from projections.fold import MessageRow, SessionRow, instant_us
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 _CANNOT_WRITE: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
 
 logger = logging.getLogger("chatlog")
@@ -60,9 +60,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     tags TEXT NOT NULL,
     metadata TEXT NOT NULL,
     position_seq INTEGER NOT NULL,
-    position TEXT NOT NULL
+    position TEXT NOT NULL,
+    parent TEXT,
+    parent_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_by_update ON sessions (updated_us DESC, session_id DESC);
+CREATE INDEX IF NOT EXISTS sessions_by_parent ON sessions (parent) WHERE parent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
     session INTEGER NOT NULL,
@@ -86,18 +89,22 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
 );
 """
 
+_TABLES: Final = ("messages_fts", "messages", "sessions", "meta")
 _tags_encoder = msgspec.json.Encoder()
 _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 _meta_decoder = msgspec.json.Decoder(dict[str, Any])
 
 ROW_COLUMNS: Final = (
     "session_id, created_at, updated_at, message_count, total_tokens, title_set, title_auto,"
-    " tags, metadata, position_seq, position"
+    " tags, metadata, position_seq, position, parent, parent_seq"
 )
 
 
 def _row(values: tuple[Any, ...]) -> tuple[SessionRow, SessionPosition]:
-    (sid, created, updated, count, tokens, title_set, title_auto, tags, meta, pseq, pos) = values
+    (sid, created, updated, count, tokens, title_set, title_auto, tags, meta, pseq, pos) = values[
+        :11
+    ]
+    parent, parent_seq = values[11:13]
     row = SessionRow(
         session_id=sid,
         created_at=created,
@@ -108,6 +115,8 @@ def _row(values: tuple[Any, ...]) -> tuple[SessionRow, SessionPosition]:
         title_auto=title_auto,
         tags=_tags_decoder.decode(tags),
         metadata=_meta_decoder.decode(meta),
+        parent=parent,
+        parent_seq=parent_seq,
     )
     return row, SessionPosition(pseq, pos)
 
@@ -165,14 +174,13 @@ class ProjectionDB:
         db.execute("PRAGMA secure_delete = ON")
         db.execute("PRAGMA cache_size = -16384")  # 16 MiB
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            db.close()
-            raise StorageError(
-                f"{self.path} was written by another chatlog version; "
-                "`chatlog rebuild` makes it anew"
-            )
-        if version == 0:
+        if version != SCHEMA_VERSION:
+            # New, or laid out by another chatlog version: projections can always be
+            # folded again from the logs, so the tables are made anew (and the empty feed
+            # position makes the next catch-up check every session).
             with _transaction(db):
+                for table in _TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in _statements(SCHEMA):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -251,7 +259,7 @@ class ProjectionDB:
     def reset(self) -> None:
         """Inside :meth:`write`: drop every row (tables dropped and made anew: far faster
         than deleting row by row; undone with the transaction if it fails)."""
-        for table in ("messages_fts", "messages", "sessions", "meta"):
+        for table in _TABLES:
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in _statements(SCHEMA):
             self.db.execute(statement)
@@ -331,6 +339,15 @@ class ProjectionDB:
                 yield _row(values[:-1])[0]
             last = (rows[-1][-1], rows[-1][0])
 
+    def forks_of(self, session_id: str) -> list[SessionRow]:
+        """The sessions forked from ``session_id``, oldest fork point first."""
+        rows = self._query(
+            f"SELECT {ROW_COLUMNS} FROM sessions WHERE parent = ?"
+            " ORDER BY parent_seq, created_at, session_id",
+            (session_id,),
+        )
+        return [_row(values)[0] for values in rows]
+
     def count_sessions(self) -> int:
         return int(self._query("SELECT count(*) FROM sessions")[0][0])
 
@@ -339,13 +356,15 @@ class ProjectionDB:
         self.db.execute(
             "INSERT INTO sessions (session_id, created_at, updated_at, updated_us,"
             " message_count, total_tokens, title_set, title_auto, tags, metadata,"
-            " position_seq, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " position_seq, position, parent, parent_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (session_id) DO UPDATE SET created_at = excluded.created_at,"
             " updated_at = excluded.updated_at, updated_us = excluded.updated_us,"
             " message_count = excluded.message_count, total_tokens = excluded.total_tokens,"
             " title_set = excluded.title_set, title_auto = excluded.title_auto,"
             " tags = excluded.tags, metadata = excluded.metadata,"
-            " position_seq = excluded.position_seq, position = excluded.position",
+            " position_seq = excluded.position_seq, position = excluded.position,"
+            " parent = excluded.parent, parent_seq = excluded.parent_seq",
             (
                 row.session_id,
                 row.created_at,
@@ -359,6 +378,8 @@ class ProjectionDB:
                 _tags_encoder.encode(row.metadata).decode(),
                 position.seq,
                 position.token,
+                row.parent,
+                row.parent_seq,
             ),
         )
         key = self.session_key(row.session_id)
@@ -446,7 +467,8 @@ class ProjectionDB:
         """Every row but positions, in a stable order (rebuild --verify compares them)."""
         sessions = self._query(
             "SELECT session_id, created_at, updated_at, message_count, total_tokens,"
-            " title_set, title_auto, tags, metadata FROM sessions ORDER BY session_id"
+            " title_set, title_auto, tags, metadata, parent, parent_seq"
+            " FROM sessions ORDER BY session_id"
         )
         messages = self._query(
             "SELECT s.session_id, m.seq, m.role, m.ts, m.token_count, m.locator, m.model,"

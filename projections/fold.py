@@ -16,8 +16,8 @@ import msgspec
 
 from eventlog import AnyEvent, Message, SessionCreated, SessionTagged, SessionUntagged
 from eventlog.clock import parse_timestamp
-from eventlog.events import SessionTitled
-from projections.records import SessionMeta
+from eventlog.events import SessionForked, SessionTitled
+from projections.records import ForkOrigin, SessionMeta
 from projections.title import derive_title
 
 _EPOCH_US: Final = 0
@@ -35,6 +35,8 @@ class SessionRow(msgspec.Struct, frozen=True):
     title_auto: str | None = None  # from the first user message
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = {}  # the session_created event's metadata
+    parent: str | None = None  # a fork's parent session
+    parent_seq: int = 0  # and the parent's seq it branches at
 
     @property
     def title(self) -> str | None:
@@ -49,6 +51,7 @@ class SessionRow(msgspec.Struct, frozen=True):
             total_tokens=self.total_tokens,
             title=self.title,
             tags=list(self.tags),
+            forked_from=ForkOrigin(self.parent, self.parent_seq) if self.parent else None,
         )
 
 
@@ -112,6 +115,10 @@ def apply(row: SessionRow | None, event: AnyEvent, session_id: str) -> SessionRo
         case SessionUntagged(tag=tag):
             tags = tuple(t for t in row.tags if t != tag)
             return msgspec.structs.replace(row, updated_at=event.ts, tags=tags)
+        case SessionForked(parent=parent, parent_seq=parent_seq):
+            return msgspec.structs.replace(
+                row, updated_at=event.ts, parent=parent, parent_seq=parent_seq
+            )
         case _:
             return msgspec.structs.replace(row, updated_at=event.ts)
 

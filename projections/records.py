@@ -14,11 +14,19 @@ import msgspec
 from eventlog import LogIssue
 
 
-class SessionMeta(msgspec.Struct, frozen=True):
+class ForkOrigin(msgspec.Struct, frozen=True):
+    """Where a fork came from: its parent session and the parent's seq it branches at."""
+
+    session_id: str
+    seq: int
+
+
+class SessionMeta(msgspec.Struct, frozen=True, omit_defaults=True):
     """One session's metadata, as in the seed's index and session files.
 
     ``title``: the title set on the session, else its first user message (one line of at
-    most 60 characters), else None.
+    most 60 characters), else None. ``forked_from`` is ours, only written for forks (the
+    seed's files never have it otherwise).
     """
 
     session_id: str
@@ -28,6 +36,7 @@ class SessionMeta(msgspec.Struct, frozen=True):
     total_tokens: int
     title: str | None
     tags: list[str]
+    forked_from: ForkOrigin | None = None
 
 
 class SnapshotMessage(msgspec.Struct, frozen=True):
