@@ -4,9 +4,9 @@ Runs every variant module in turn (each one interleaves its own comparisons), sh
 progress on stderr, prints a table (or the JSON with ``--json``) on stdout, and writes
 ``<out>/latest.json`` and ``<out>/latency.svg`` (``quick.json``/``quick.svg`` and
 ``smoke.json``/``smoke.svg`` for the shorter modes, so they never overwrite a full run;
-``large.json``/``large.svg`` for ``--large``: the full run plus a 1M-message (1.16 GB)
-session and a home of 100k sessions, whose logs are built once and kept under
-``--cache``, by default ``chatlog-bench-cache`` beside the work directory).
+``--large`` is the full run plus a 1M-message (1.16 GB) session and a home of 100k
+sessions, whose logs are built once and kept under ``--cache``, by default
+``chatlog-bench-cache`` beside the work directory; it writes ``latest.json`` too).
 
 A benchmark that fails is recorded with its error, the rest still run, and the exit
 status is 1. Work files live in a temporary directory (``--workdir`` to choose the
@@ -140,8 +140,9 @@ MODES["large"] = replace(
         MODES["default"].commands, lengths=(50_000, 1_000_000), samples={50_000: 3, 1_000_000: 1}
     ),
 )
-OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke", "large": "large"}
-CHART_STEM = {"default": "latency", "quick": "quick", "smoke": "smoke", "large": "large"}
+# A --large run is a full run with more in it: it is the last full run too.
+OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke", "large": "latest"}
+CHART_STEM = {"default": "latency", "quick": "quick", "smoke": "smoke", "large": "latency"}
 CACHED = ("catchup_cli", "commands")  # the benchmarks whose large homes are cached
 BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
     "append": append.run,
