@@ -13,8 +13,9 @@ The message metadata these read (written by the importers and the REPL's backend
 :func:`markdown_body` renders a message body for the markdown export: each call as its
 name and a compact argument summary, edits as diffs where the old and new strings are
 known, commands, code and output in fenced blocks whose fence is longer than any backtick
-run inside, long output folded in ``<details>``, reasoning collapsed. :func:`terminal_body`
-renders the same for ``chatlog show``, with long output cut to a few lines and a count.
+run inside, long output folded in ``<details>``, reasoning collapsed, and the message's own
+headings nested under its heading. :func:`terminal_body` renders the same for
+``chatlog show``, with long output cut to a few lines and a count.
 Neither changes what is stored: the log and the JSON export keep the full text.
 """
 
@@ -34,6 +35,7 @@ FOLD_CHARS: Final = 2000
 SHOW_LINES: Final = 8  # show: at most this many lines of one output or diff
 SHOW_LINE_WIDTH: Final = 200
 _BACKTICKS = re.compile(r"`+")
+_HEADING = re.compile(r"(#{1,6})(?:[ \t]|$)")
 _json = msgspec.json.Encoder()
 # Argument keys that say best what a call is about, in order of preference.
 SUMMARY_KEYS: Final = (
@@ -269,6 +271,29 @@ def _reasoning_markdown(text: str) -> str:
     return "<details><summary>💭 Reasoning</summary>\n\n" + fence(text, "text") + "\n\n</details>"
 
 
+def nest_headings(text: str) -> str:
+    """``text`` with its ATX headings two levels deeper (``## Plan`` -> ``#### Plan``, at
+    most ``######``), outside fenced code, so a message's own headings sit under the
+    message's ``##`` heading instead of starting sections of the document."""
+    out: list[str] = []
+    fence_marks = ""
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if indent <= 3 and stripped.startswith(("```", "~~~")):
+            marks = stripped[: len(stripped) - len(stripped.lstrip(stripped[0]))]
+            if not fence_marks:
+                fence_marks = marks
+            elif marks[0] == fence_marks[0] and len(marks) >= len(fence_marks):
+                fence_marks = ""
+        elif not fence_marks and indent <= 3 and (match := _HEADING.match(stripped)):
+            level = min(len(match.group(1)) + 2, 6)
+            out.append(" " * indent + "#" * level + stripped[len(match.group(1)) :])
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
 def markdown_body(role: str, content: str, metadata: Mapping[str, Any]) -> str:
     """A message's body for the markdown export (what goes under its ``##`` heading)."""
     blocks: list[str] = []
@@ -281,11 +306,11 @@ def markdown_body(role: str, content: str, metadata: Mapping[str, Any]) -> str:
         return "\n\n".join(blocks)
     calls = _legacy_arguments(content, tool_calls(metadata))
     if not calls:
-        blocks.append(content)
+        blocks.append(nest_headings(content))
         return "\n\n".join(blocks)
     prose = _prose(content, calls)
     if prose:
-        blocks.append(prose)
+        blocks.append(nest_headings(prose))
     blocks += [_call_markdown(call) for call in calls]
     return "\n\n".join(blocks)
 

@@ -172,3 +172,57 @@ def test_a_claude_ai_export_is_detected_and_imported_through_the_command(
     assert header.tags == ("claude-ai",)
     assert header.session_id.startswith("2025-05-02_090000_")
     assert messages[0].metadata["source_id"] == "m1"
+
+
+def single_conversation() -> dict[str, Any]:
+    """One conversation in the shape the web app's API returns it (no real file of this
+    shape is available to the tests): the branch fields, ``files_v2`` and content blocks."""
+    return claude_conversation(
+        "conv-single",
+        "Single conversation",
+        t(30),
+        [
+            claude_message(
+                "s1",
+                "human",
+                "Summarise the file",
+                t(31),
+                parent_message_uuid="00000000-0000-4000-8000-000000000000",
+                files_v2=[{"file_name": "report.pdf", "file_kind": "document"}],
+                content=[text("Summarise the file")],
+            ),
+            claude_message(
+                "s2",
+                "assistant",
+                "",
+                t(32),
+                parent_message_uuid="s1",
+                content=[{"type": "thinking", "thinking": "Read it first."}, text("It says hi.")],
+            ),
+            claude_message(
+                "s3", "assistant", "An abandoned retry", t(33), parent_message_uuid="s1"
+            ),
+        ],
+        current_leaf_message_uuid="s2",
+        settings={"preview_feature_uses_artifacts": True},
+        is_starred=False,
+    )
+
+
+def test_a_single_conversation_object_imports_its_current_branch(
+    tmp_path: Path, home: Path
+) -> None:
+    path = write_json(tmp_path / "conversation.json", single_conversation())
+    result = run_chatlog("import", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["format"], summary["sessions"]["imported"]) == ("claude-ai", 1)
+    header, messages = sessions_by_key(home)["claude-ai:conv-single"]
+    assert header.title == "Single conversation"
+    assert [(m.role, m.content) for m in messages] == [
+        ("user", "Summarise the file"),
+        ("assistant", "It says hi."),
+    ]
+    assert messages[0].metadata["attachments"] == [{"file_name": "report.pdf"}]
+    assert messages[1].metadata["thinking"] == "Read it first."
+    assert summary["skipped"] == {"not on the active branch": 1}

@@ -244,19 +244,20 @@ def test_a_write_failing_mid_import_reports_progress_then_a_rerun_completes_it(
     assert [m.content for m in messages] == ["Tell me everything", "x" * 10_000]
 
 
-def test_a_session_claimed_but_never_written_is_replaced(tmp_path: Path, home: Path) -> None:
+def test_a_log_at_the_derived_id_that_is_not_this_import_is_left_alone(
+    tmp_path: Path, home: Path
+) -> None:
     source = make_source("chatgpt", tmp_path / "src", conversations=1)
-    with EventLog(home):
-        pass
-    claimed = derived_session_id("2023-11-14T22:13:20+00:00", "chatgpt:c0")
-    stale = home / "events" / f"{claimed}.jsonl"
-    stale.write_bytes(b"")
-    an_hour_ago = time.time() - 3600
-    os.utime(stale, (an_hour_ago, an_hour_ago))
+    derived = derived_session_id("2023-11-14T22:13:20+00:00", "chatgpt:c0")
+    with EventLog(home) as log:
+        log.create_session(title="mine", session_id=derived)
+    before = (home / "events" / f"{derived}.jsonl").read_bytes()
     summary = Import(source, home).run()
-    assert [(o.status, o.session_id) for o in summary.outcomes] == [("imported", claimed)]
-    header, messages = sessions_by_key(home)["chatgpt:c0"]
-    assert header.session_id == claimed
+    ((status, sid),) = [(o.status, o.session_id) for o in summary.outcomes]
+    assert status == "imported"
+    assert sid != derived and sid is not None and sid.startswith("2023-11-14_221320_")
+    assert (home / "events" / f"{derived}.jsonl").read_bytes() == before
+    _header, messages = sessions_by_key(home)["chatgpt:c0"]
     assert [m.content for m in messages] == ["q0", "a0"]
 
 

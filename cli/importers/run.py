@@ -70,6 +70,15 @@ class Import:
         self.summary = Summary(self.format, str(self.path), dry_run)
         self._log = log
 
+    def _open_log(self) -> EventLog | None:
+        """The EventLog to write with; in a dry run one to read with, or None when there
+        is no home yet (a dry run creates nothing, and there is nothing to read)."""
+        if self._log is not None:
+            return self._log
+        if self.dry_run and not HomeLayout(self.home).events_dir.is_dir():
+            return None
+        return EventLog(self.home, fsync="never")
+
     def run(self, progress: TextIO | None = None, durable: bool = True) -> Summary:
         """Import everything; ``progress`` is a stream for the progress bar when wanted.
 
@@ -89,9 +98,8 @@ class Import:
                 bar.unit(len(parsed.conversations))
                 for conversation in parsed.conversations:
                     if writer is None:
-                        if not self.dry_run:
-                            log = self._log or EventLog(self.home, fsync="never")
-                        writer = Writer(HomeLayout(self.home), log)
+                        log = self._open_log()
+                        writer = Writer(None if self.dry_run else log, log)
                     self.summary.add(writer.write(conversation))
                     bar.conversation()
         except ImportFormatError:

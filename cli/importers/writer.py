@@ -2,7 +2,9 @@
 
 Identity. Each conversation has a stable source key (``chatgpt:<id>``) stored in its
 session's ``session_created`` metadata as ``{"import": {"source", "key", "path", ...}}``.
-Before writing, the first line of every log is read once to map keys to sessions. A new
+Before writing, the first event of every session is read once to map keys to sessions.
+Every read goes through the EventLog (``first_event``, ``last_event``, ``read``): this
+module never opens a log file itself. A new
 session's id is derived from the conversation's creation time and a hash of its key
 (``2024-01-01_000000_3fa2c1``): sorted by when the conversation happened, the same on
 every run, and claimed with ``O_EXCL``, so two imports running at once cannot both create
@@ -14,26 +16,26 @@ log with the source, message by message (by source id where the source has ids, 
 role and content): when the log holds a prefix of the source's messages, the missing rest
 is appended (a run interrupted mid-way, or a conversation that has grown since); when it
 holds them all, nothing is written; when they differ, the session is left alone and
-reported as a conflict. The usual re-run is decided from the log's tail alone: when its
-last seq is the source's message count plus one and its last message matches the source's
-last, the session is complete. A log that exists but holds no intact event is being
-created by another process, or a crash cut its creation short between claiming the file
-and writing its first line: once the claim is two seconds old it is replaced.
+reported as a conflict. The usual re-run is decided from the log's last event alone: when
+its seq is the source's message count plus one and it matches the source's last message,
+the session is complete. A session whose first event is not an import of this
+conversation (or that holds no intact event) is someone else's: a new id is taken (the
+replaced system's sessions, whose ids are kept, are reported as present instead).
 Appends use ``expected_seq``, so a session changed by another process meanwhile is never
 interleaved.
 
-Durability. Appends are not fsynced one by one (bulk speed); :meth:`Writer.finish`
-fdatasyncs every log written and the events directory. A crash before that loses at most
-the tail of the run, which the next run completes.
+Durability. Appends are not fsynced one by one (bulk speed); :meth:`Writer.finish` asks
+the EventLog to sync what was written. A crash before that loses at most the tail of the
+run, which the next run completes.
 
-A dry run (no EventLog) reads the home and writes nothing, not even the home directory.
+A dry run writes nothing: it reads through ``reader`` (an EventLog on an existing home, or
+none when there is no home yet, and then nothing is there to read).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import time
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -43,23 +45,15 @@ from cli.importers.timestamps import now_iso, to_datetime
 from eventlog import (
     AnyEvent,
     EventLog,
-    HomeLayout,
     Message,
-    Scan,
     SeqConflictError,
     SessionCreated,
     SessionExistsError,
-    decode_line,
+    SessionNotFoundError,
     new_session_id,
-    scan_bytes,
 )
-from eventlog.atomic import fsync_dir
 
 Status = Literal["imported", "completed", "present", "conflict"]
-HEADER_CHUNK = 64 * 1024
-# A log claimed (created) but still empty is being written by another process, unless
-# its claim is this old: then a crash cut the creation short and the file is replaced.
-CLAIM_WAIT_SECONDS = 2.0
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -80,53 +74,11 @@ def derived_session_id(created_at: str, key: str) -> str:
     return f"{moment:%Y-%m-%d_%H%M%S}_{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
-def read_header(layout: HomeLayout, session_id: str) -> SessionCreated | None:
-    """The session's first event when it is an intact ``session_created``."""
-    try:
-        with open(layout.log_path(session_id), "rb") as file:
-            data = b""
-            while b"\n" not in data:
-                chunk = file.read(HEADER_CHUNK)
-                if not chunk:
-                    return None
-                data += chunk
-    except OSError:
-        return None
-    event = decode_line(data[: data.index(b"\n")])
-    return event if isinstance(event, SessionCreated) else None
-
-
-def import_key(header: SessionCreated | None) -> str | None:
-    info = header.metadata.get("import") if header is not None else None
+def import_key(header: AnyEvent | None) -> str | None:
+    """The source key of an imported session, from its first event."""
+    info = header.metadata.get("import") if isinstance(header, SessionCreated) else None
     key = info.get("key") if isinstance(info, dict) else None
     return key if isinstance(key, str) else None
-
-
-def read_last_event(layout: HomeLayout, session_id: str) -> AnyEvent | None:
-    """The log's last intact event, reading only its tail (widening until a line is found)."""
-    path = layout.log_path(session_id)
-    try:
-        with open(path, "rb") as file:
-            size = file.seek(0, os.SEEK_END)
-            chunk = HEADER_CHUNK
-            while True:
-                start = max(0, size - chunk)
-                file.seek(start)
-                data = file.read(size - start)
-                if start:
-                    data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
-                entries = scan_bytes(data, path=str(path)).entries
-                if entries or start == 0:
-                    return entries[-1].event if entries else None
-                chunk *= 2
-    except OSError:
-        return None
-
-
-def read_log(layout: HomeLayout, session_id: str) -> Scan:
-    """A read-only scan of one log (no lock, no repair: safe in a dry run)."""
-    path = layout.log_path(session_id)
-    return scan_bytes(path.read_bytes(), path=str(path))
 
 
 def _fingerprint(role: str, content: str, metadata: dict[str, Any]) -> tuple[str, str]:
@@ -141,9 +93,9 @@ def _tokens(messages: tuple[ImportedMessage, ...] | list[ImportedMessage]) -> in
 class Writer:
     """Writes conversations into one home; ``log=None`` makes it a dry run."""
 
-    def __init__(self, layout: HomeLayout, log: EventLog | None) -> None:
-        self.layout = layout
+    def __init__(self, log: EventLog | None, reader: EventLog | None = None) -> None:
         self.log = log
+        self.reader = log or reader
         self.written: set[str] = set()
         self.partial: Outcome | None = None  # the conversation being written, if writing failed
         self._keys: dict[str, str] | None = None
@@ -156,8 +108,8 @@ class Writer:
         """Source key -> session id of every imported session in the home."""
         if self._keys is None:
             self._keys = {}
-            for sid in self.layout.session_ids():
-                key = import_key(read_header(self.layout, sid))
+            for sid in self.reader.session_ids() if self.reader is not None else []:
+                key = import_key(self._first(sid))
                 if key is not None:
                     self._keys.setdefault(key, sid)
         return self._keys
@@ -172,27 +124,30 @@ class Writer:
         return self._create(conversation, target, explicit=conversation.session_id is not None)
 
     def finish(self, durable: bool = True) -> None:
-        """Make everything this run wrote durable (one fdatasync per log written)."""
+        """Make everything this run wrote durable (the EventLog syncs each log written)."""
         if self.log is None or not self.written:
             return
+        if durable:
+            self.log.sync()
         self.log.close()
-        if not durable:
-            return
-        for sid in sorted(self.written):
-            try:
-                fd = os.open(self.layout.log_path(sid), os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fdatasync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(self.layout.events_dir)
 
     # ------------------------------------------------------------------ internals
 
     def _exists(self, session_id: str) -> bool:
-        return self.layout.log_path(session_id).exists()
+        return self.reader is not None and self.reader.exists(session_id)
+
+    def _first(self, session_id: str) -> AnyEvent | None:
+        assert self.reader is not None
+        try:
+            return self.reader.first_event(session_id)
+        except SessionNotFoundError:
+            return None
+
+    def _messages(self, session_id: str) -> Iterator[Message]:
+        assert self.reader is not None
+        for event in self.reader.read(session_id):
+            if isinstance(event, Message):
+                yield event
 
     def _outcome(
         self,
@@ -215,25 +170,14 @@ class Writer:
     def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
         while True:
             if self._exists(target):
-                entries = read_log(self.layout, target).entries  # one read decides
-                first = entries[0].event if entries else None
-                if isinstance(first, SessionCreated) and import_key(first) == conversation.key:
+                if import_key(self._first(target)) == conversation.key:
                     return self._complete(conversation, target)  # created meanwhile
-                if entries:
-                    if explicit:
-                        return self._outcome(
-                            conversation, "present", target, note="session id already in use"
-                        )
-                    target = new_session_id(to_datetime(conversation.created_at))
-                    continue
-                # Claimed but holding no event: another process is creating it right now
-                # (its first line follows within microseconds), or a crash cut the
-                # creation short. Give a young claim time to be written, then replace it.
-                if self._claim_age(target) < CLAIM_WAIT_SECONDS:
-                    time.sleep(0.05)
-                    continue
-                if self.log is not None:
-                    self.log.delete_session(target)
+                if explicit:
+                    return self._outcome(
+                        conversation, "present", target, note="session id already in use"
+                    )
+                target = new_session_id(to_datetime(conversation.created_at))
+                continue
             if self.log is None:
                 return self._outcome(conversation, "imported", target, conversation.messages)
             try:
@@ -250,12 +194,6 @@ class Writer:
             self.keys()[conversation.key] = target
             return self._append(conversation, target, 0, 1, "imported")
 
-    def _claim_age(self, session_id: str) -> float:
-        try:
-            return time.time() - self.layout.log_path(session_id).stat().st_mtime
-        except FileNotFoundError:
-            return CLAIM_WAIT_SECONDS
-
     def _provenance(self, conversation: ImportedConversation) -> dict[str, Any]:
         info: dict[str, Any] = {
             "source": conversation.source,
@@ -268,7 +206,8 @@ class Writer:
 
     def _complete(self, conversation: ImportedConversation, session_id: str) -> Outcome:
         source = conversation.messages
-        last = read_last_event(self.layout, session_id)
+        assert self.reader is not None
+        last = self.reader.last_event(session_id)
         # The usual re-run: one event per source message after the header, the last one
         # matching: complete, without reading the whole log.
         if (
@@ -284,9 +223,11 @@ class Writer:
             )
         ):
             return self._outcome(conversation, "present", session_id)
-        scan = read_log(self.layout, session_id)
-        stored = [e.event for e in scan.entries if isinstance(e.event, Message)]
-        for index, (have, want) in enumerate(zip(stored, source, strict=False)):
+        stored = 0
+        for index, have in enumerate(self._messages(session_id)):
+            if index >= len(source):
+                return self._outcome(conversation, "present", session_id)
+            want = source[index]
             if _fingerprint(have.role, have.content, have.metadata) != _fingerprint(
                 want.role, want.content, want.metadata
             ):
@@ -296,12 +237,14 @@ class Writer:
                     session_id,
                     note=f"message {index + 1} differs from the source; session left as it is",
                 )
-        if len(stored) >= len(source):
+            stored = index + 1
+        if stored >= len(source):
             return self._outcome(conversation, "present", session_id)
         if self.log is None:
-            return self._outcome(conversation, "completed", session_id, source[len(stored) :])
+            return self._outcome(conversation, "completed", session_id, source[stored:])
         self.written.add(session_id)
-        return self._append(conversation, session_id, len(stored), scan.last_seq, "completed")
+        last_seq = self.log.last_seq(session_id)
+        return self._append(conversation, session_id, stored, last_seq, "completed")
 
     def _append(
         self,
