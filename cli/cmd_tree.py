@@ -11,6 +11,7 @@ from cli.cmd_sessions import fork_note, open_projections, plural
 from cli.context import Context
 from cli.output import to_json
 from eventlog import short_id
+from projections.api import TreeNode
 from projections.markdown import UNTITLED
 from projections.safe_text import terminal_safe
 
@@ -67,13 +68,22 @@ def run_tree(args: argparse.Namespace, ctx: Context) -> int:
             )
         )
         return 0
+    for line in format_tree(nodes, sid):
+        ctx.out(line)
+    return 0
+
+
+def format_tree(nodes: list[TreeNode], current: str | None) -> list[str]:
+    """The family as indented lines (``→`` marks ``current``); shared with the REPL's
+    ``/branches``."""
+    lines = []
     for node in nodes:
         meta = node.meta
-        marker = "→ " if meta.session_id == sid else "  "
+        marker = "→ " if meta.session_id == current else "  "
         branch = f"at #{node.parent_seq} " if node.parent and node.depth else ""
-        ctx.out(
+        lines.append(
             f"{'    ' * node.depth}{marker}{short_id(meta.session_id)} {branch}"
             f"{terminal_safe(meta.title or UNTITLED)} · {plural(meta.message_count, 'message')}"
             + (fork_note(meta) if node.depth == 0 else "")
         )
-    return 0
+    return lines

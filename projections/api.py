@@ -203,6 +203,18 @@ class Projections:
             raise InvalidArgumentError(f"--at must be a seq of {session_id} (1 to {last})")
         return row.meta(), views.messages_of(_until_seq(self.log.read(session_id), seq))
 
+    def message_seq(self, session_id: str, number: int) -> int:
+        """The seq of the session's ``number``-th message (1-based)."""
+        with self._mutex:
+            self._fresh()
+            seq = self._db.message_seq(session_id, number)
+            if seq is None:
+                count = self.session_meta(session_id).message_count
+                raise InvalidArgumentError(
+                    f"message {number} does not exist ({session_id} has {count})"
+                )
+            return seq
+
     def tree(self, session_id: str) -> list[TreeNode]:
         """The family of forks ``session_id`` belongs to, from its oldest ancestor still
         here, depth first (each fork after its parent, by branch point)."""

@@ -440,6 +440,15 @@ class ProjectionDB:
             [(rowid, text) for rowid, (_m, text) in zip(ids, rows, strict=True)],
         )
 
+    def message_seq(self, session_id: str, number: int) -> int | None:
+        """The seq of the session's ``number``-th message (1-based), None if it has none."""
+        rows = self._query(
+            "SELECT m.seq FROM messages AS m JOIN sessions AS s ON s.id = m.session"
+            " WHERE s.session_id = ? ORDER BY m.seq LIMIT 1 OFFSET ?",
+            (session_id, max(number - 1, 0)),
+        )
+        return int(rows[0][0]) if rows and number >= 1 else None
+
     def message_locators(self, session_id: str) -> list[tuple[int, int]]:
         return [
             (int(seq), int(loc))

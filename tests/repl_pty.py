@@ -17,7 +17,8 @@ import pexpect
 from eventlog import EventLog, Message
 from tests.conftest import chatlog_executable
 
-PROMPT: Final = re.compile(r"\[([0-9a-f]{6}|[0-9]{6})\]>")
+SHORT_ID: Final = r"(?:[0-9a-f]{6}|[0-9]{6})"
+PROMPT: Final = re.compile(rf"\[({SHORT_ID})(?: fork of {SHORT_ID})?\]>")
 TIMEOUT: Final = 15
 KEYS: Final = {
     "up": "\x1b[A",

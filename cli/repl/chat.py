@@ -22,7 +22,7 @@ from cli.output import local_time
 from cli.repl.current import SessionView
 from cli.repl.render import Screen
 from cli.repl.turn import respond, save_user_message
-from eventlog import ChatlogError, EventLog, LogIssue, SessionNotFoundError
+from eventlog import ChatlogError, EventLog, LogIssue, SessionNotFoundError, short_id
 
 if TYPE_CHECKING:
     from projections import Projections
@@ -59,6 +59,7 @@ class ChatRepl:
         self.screen = screen
         self.verbose = verbose
         self.view = SessionView(log)
+        self.fork_of: str | None = None  # the parent's short id while on a fork
         self.busy = False
         self.exit_requested = False
         self._run_command = run_command
@@ -79,7 +80,8 @@ class ChatRepl:
         return self._projections
 
     def prompt_message(self) -> str:
-        return f"[{self.view.short_id}]> "
+        fork = f" fork of {self.fork_of}" if self.fork_of else ""
+        return f"[{self.view.short_id}{fork}]> "
 
     async def aclose(self) -> None:
         try:
@@ -187,6 +189,7 @@ class ChatRepl:
     def begin_new_session(self) -> None:
         """Switch to a fresh, pending session."""
         self.view = SessionView(self.log)
+        self.fork_of = None
 
     def switch_to(self, session_id: str, verb: str = "Loaded") -> None:
         view = SessionView(self.log, session_id)
@@ -194,6 +197,7 @@ class ChatRepl:
         self.view = view
         self.report_issues(view.issues)
         meta = self.projections.session_meta(session_id)
+        self.fork_of = short_id(meta.forked_from.session_id) if meta.forked_from else None
         self.screen.success(f"{verb} session {session_id}: {meta.title or UNTITLED}")
         self.screen.notice(f"   {meta.message_count} messages, {meta.total_tokens} tokens")
         self.show_recent(RECENT_ON_LOAD, heading=False)

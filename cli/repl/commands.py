@@ -20,6 +20,7 @@ from cli.arguments import REPL_LIST_HINT, resolve_session
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import local_time
 from cli.repl.chat import UNTITLED, ChatRepl
+from cli.repl.tree import cmd_branches, cmd_edit, cmd_fork, cmd_rewind
 from cli.suggest import closest
 from eventlog import InvalidArgumentError
 
@@ -294,6 +295,16 @@ COMMANDS: Final[tuple[SlashCommand, ...]] = (
     ),
     SlashCommand("/delete", "/delete <id>", "delete a session", cmd_delete, (), True),
     SlashCommand("/retry", "/retry", "ask the model again for the last message", cmd_retry),
+    SlashCommand(
+        "/fork", "/fork [N]", "continue on a fork of this session (at message N)", cmd_fork
+    ),
+    SlashCommand(
+        "/rewind", "/rewind N", "go back to message N (on a fork; nothing is lost)", cmd_rewind
+    ),
+    SlashCommand(
+        "/edit", "/edit [text]", "edit your last message and resend it on a fork", cmd_edit
+    ),
+    SlashCommand("/branches", "/branches", "this conversation's forks", cmd_branches),
     SlashCommand("/models", "/models", "list the models llm offers (llm backend)", cmd_models),
     SlashCommand("/quit", "/quit", "leave (Ctrl+D works too)", cmd_quit, ("/exit",)),
 )
