@@ -211,9 +211,11 @@ def test_model_lines_list_ids_aliases_keys_and_mark_the_default_and_current(llm_
     lines = model_lines("sc")
     assert lines[0].startswith("Models llm offers (")
     assert "  echo  [llm's default]" in lines
-    assert "  echo-needs-key  key: echo-needs-key" in lines
+    assert "  echo-needs-key  key: echo-needs-key (not set)" in lines
     assert "  scripted  (aliases: sc)  [current]" in lines
     assert "  scripted-sync" in lines
+    (llm_user / "keys.json").write_text(json.dumps({"echo-needs-key": "sk-stored"}))
+    assert "  echo-needs-key  key: echo-needs-key" in model_lines()
 
 
 # ---------------------------------------------------------------- failures
@@ -379,7 +381,7 @@ def test_list_models_prints_what_llm_offers(llm_user: Path):
     done = run_chatlog("chat", "--backend", "llm", "--list-models", "--model", "echo")
     assert done.returncode == 0, done.stderr
     assert "  echo  [current]" in done.stdout.splitlines()
-    assert "  echo-needs-key  key: echo-needs-key" in done.stdout.splitlines()
+    assert "  echo-needs-key  key: echo-needs-key (not set)" in done.stdout.splitlines()
 
 
 def test_list_models_with_another_backend_is_one_line_and_exit_2():
@@ -389,3 +391,12 @@ def test_list_models_with_another_backend_is_one_line_and_exit_2():
         "chatlog: error: --list-models lists the llm backend's models, not openai's: "
         'add --backend llm (or set backend = "llm" in config.toml)'
     ]
+
+
+def test_the_models_command_of_another_backend_says_it_has_no_list():
+    done = run_chatlog("chat", "--backend", "echo", input="/models\n")
+    assert done.returncode == 0
+    assert (
+        "✗ /models: the echo backend has no model list "
+        "(it lists llm's models: chatlog chat --backend llm)\n"
+    ) in done.stdout

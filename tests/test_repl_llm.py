@@ -122,7 +122,7 @@ def test_an_unknown_model_and_a_missing_key_are_one_line_and_models_lists_what_l
     out = repl.run("hello?", until="/retry asks again")
     assert "✗ llm: llm has no model 'nope'" in out
     listing = repl.run("/models", until="scripted-sync")
-    assert "  echo-needs-key  key: echo-needs-key" in listing
+    assert "  echo-needs-key  key: echo-needs-key (not set)" in listing
     assert "  scripted  (aliases: sc)" in listing
     repl.quit()
 

@@ -78,6 +78,7 @@ class ModelEntry(msgspec.Struct, frozen=True):
     aliases: tuple[str, ...]
     needs_key: str | None = None
     key_env_var: str | None = None
+    has_key: bool = False  # stored with `llm keys set` or in its environment variable
 
 
 def _registered() -> list[llm.models.ModelWithAliases]:
@@ -111,6 +112,9 @@ def list_models() -> list[ModelEntry]:
                 aliases=tuple(sorted(entry.aliases)),
                 needs_key=model.needs_key,
                 key_env_var=model.key_env_var,
+                has_key=bool(
+                    model.needs_key and llm.get_key(alias=model.needs_key, env=model.key_env_var)
+                ),
             )
         )
     return entries
@@ -134,7 +138,7 @@ def model_lines(current: str | None = None) -> list[str]:
         if entry.aliases:
             line += f"  (aliases: {', '.join(entry.aliases)})"
         if entry.needs_key:
-            line += f"  key: {entry.needs_key}"
+            line += f"  key: {entry.needs_key}" + ("" if entry.has_key else " (not set)")
         if marks:
             line += f"  [{', '.join(marks)}]"
         lines.append(line)
@@ -181,8 +185,8 @@ class LLMBackend:
         return self._resolved
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[StreamItem]:
-        started = time.monotonic()
         model = await self._model()
+        started = time.monotonic()
         model_id = str(model.model_id)
         history, text, system = _conversation(messages, self._config.system_prompt)
         try:

@@ -259,8 +259,8 @@ async def cmd_models(repl: ChatRepl, rest: str) -> None:
     _no_arguments(rest, "/models")
     if repl.backend.name != "llm":
         raise InvalidArgumentError(
-            f"the {repl.backend.name} backend has no model list: "
-            "/models lists llm's (chatlog chat --backend llm)"
+            f"the {repl.backend.name} backend has no model list "
+            "(it lists llm's models: chatlog chat --backend llm)"
         )
     from cli.backends.llm import model_lines
 
