@@ -109,7 +109,7 @@ def list_models() -> list[ModelEntry]:
         entries.append(
             ModelEntry(
                 model_id=_model_id(entry),
-                aliases=tuple(sorted(entry.aliases)),
+                aliases=tuple(sorted(str(alias) for alias in entry.aliases)),
                 needs_key=model.needs_key,
                 key_env_var=model.key_env_var,
                 has_key=bool(
@@ -150,13 +150,13 @@ def resolve_model(name: str) -> AnyModel:
     wanted = name or default_model_name()
     registered = _registered()
     by_id = [e for e in registered if _model_id(e) == wanted]
-    found = by_id or [e for e in registered if wanted in e.aliases]
+    found = by_id or [e for e in registered if wanted in map(str, e.aliases)]
     if not found:
         raise BackendError(
             f"llm has no model {wanted!r} (`chatlog chat --backend llm --list-models` "
             "lists them; `llm install llm-PLUGIN` adds more)"
         )
-    entry = found[-1]  # as llm.get_model: a later registration wins
+    entry = found[-1]  # an id before an alias; then, as in llm, the later registration
     return entry.async_model or entry.model
 
 
