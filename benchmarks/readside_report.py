@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from benchmarks.figures import fmt_x
+from benchmarks.figures import get as _get
+from benchmarks.figures import target_row as _target
 from benchmarks.harness import Json, human_count
 
 GB = 1_000_000_000
@@ -57,20 +59,8 @@ class Bound:
         return _target(self.id, text, figure.measured, met, figure.note)
 
 
-def _target(tid: str, target: str, measured: str, met: bool | None, note: str = "") -> Json:
-    return {"id": tid, "target": target, "measured": measured, "met": met, "note": note}
-
-
 def _num(value: float) -> str:
     return f"{value:g}"
-
-
-def _get(d: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(d, dict) or key not in d:
-            return None
-        d = d[key]
-    return d
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -89,12 +79,6 @@ def fmt_mb(mb: float | None) -> str:
     if mb >= 1000:
         return f"{mb / 1000:.2f} GB"
     return f"{mb:.0f} MB"
-
-
-def fmt_x(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
 
 
 # ---------------------------------------------------------------------------- figures

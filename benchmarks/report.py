@@ -17,20 +17,15 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from benchmarks import readside_report
+from benchmarks.figures import fmt_x as _fmt_x
+from benchmarks.figures import get as _get
+from benchmarks.figures import target_row as _target
 from benchmarks.harness import Json, human_count
 
 # ---------------------------------------------------------------------------- targets
-
-
-def _get(d: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(d, dict) or key not in d:
-            return None
-        d = d[key]
-    return d
 
 
 def _fmt_ms(value: float | None) -> str:
@@ -47,20 +42,6 @@ def _fmt_ms(value: float | None) -> str:
     if value >= 0.1:
         return f"{value * 1000:.0f} µs"
     return f"{value * 1000:.1f} µs"
-
-
-def _fmt_x(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:.0f}×"
-    if value >= 10:
-        return f"{value:.1f}×"
-    return f"{value:.2f}×"
-
-
-def _target(tid: str, target: str, measured: str, met: bool | None, note: str = "") -> Json:
-    return {"id": tid, "target": target, "measured": measured, "met": met, "note": note}
 
 
 def _worst_ratio(
