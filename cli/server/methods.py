@@ -232,7 +232,7 @@ async def session_info(caller: Caller, params: SessionParams) -> dict[str, Any]:
     session_id = validate_session_id(params.session_id)
     last_seq = await caller.storage.last_seq(session_id)
     meta = await caller.storage.projections(lambda p: p.session_meta(session_id))
-    return {**msgspec.structs.asdict(meta), "last_seq": last_seq}
+    return {**msgspec.to_builtins(meta), "last_seq": last_seq}
 
 
 @method("session.search", SearchParams)
