@@ -4,8 +4,9 @@ The message metadata these read (written by the importers and the REPL's backend
 
 - an assistant message that calls tools has ``metadata["tool_calls"]``, a list of
   ``{"id", "name", "arguments"}`` (``arguments``: the call's input as JSON, an object when
-  the source gave one). Its ``content`` is the readable text: the prose, then one line per
-  call made by :func:`call_line` (``[Bash] ls -la``), so search and plain readers see it;
+  the source gave one; the REPL's llm backend names the id ``tool_call_id``). Its
+  ``content`` is the readable text: the prose, then one line per call made by
+  :func:`call_line` (``[Bash] ls -la``), so search and plain readers see it;
 - a ``tool`` message is one call's result: ``content`` is the output, ``metadata`` links it
   with ``tool_call_id`` and ``tool_name``, and may add ``exit_code`` and ``is_error``;
 - ``metadata["reasoning"]`` (or ``"thinking"``) holds the model's visible reasoning.
@@ -118,7 +119,7 @@ def tool_calls(metadata: Mapping[str, Any]) -> list[ToolCall]:
         if isinstance(item, Mapping):
             calls.append(
                 ToolCall(
-                    id=str(item.get("id") or ""),
+                    id=str(item.get("id") or item.get("tool_call_id") or ""),
                     name=str(item.get("name") or "tool"),
                     arguments=item.get("arguments"),
                 )

@@ -243,3 +243,18 @@ def test_sessions_imported_before_arguments_were_kept_render_from_their_text() -
     content = 'Looking.\n\n[tool_use: Bash] {"command":"ls -la"}'
     body = markdown_body("assistant", content, {"tool_calls": [{"id": "t1", "name": "Bash"}]})
     assert body == "Looking.\n\n**🔧 Bash** `ls -la` <sub>`t1`</sub>"
+
+
+def test_calls_the_repl_recorded_render_with_their_id_under_either_key() -> None:
+    metadata = {
+        "tool_calls": [
+            {"name": "llm_version", "arguments": {}, "tool_call_id": "tc_1"},
+            {"name": "search", "arguments": {"query": "lyon"}, "id": "tc_2"},
+        ]
+    }
+    body = markdown_body("assistant", "Checking.", metadata)
+    assert body.split("\n\n") == [
+        "Checking.",
+        "**🔧 llm_version** <sub>`tc_1`</sub>",
+        "**🔧 search** `lyon` <sub>`tc_2`</sub>",
+    ]
