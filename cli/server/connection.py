@@ -6,6 +6,10 @@ other (a batch as one response array); a client wanting parallelism opens more
 connections. A frame longer than ``max_frame`` bytes gets a payload-too-large error
 (``id: null``) and the connection is closed. When the client shuts down its sending side,
 every request already received is still answered before the connection closes.
+
+On server shutdown, :meth:`Connection.stop` stops reading requests; a connection that has
+not finished within the grace period (a client that stopped reading, say) is dropped with
+:meth:`Connection.abort`, so no client can hold the server up.
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ class Connection:
         if self._awaiting_frame and self._task is not None:
             self._task.cancel()
 
+    def abort(self) -> None:
+        """Drop the connection now, discarding what is queued (shutdown grace is over)."""
+        self._stopping = True
+        self._outbox.close()
+        self._writer.transport.abort()
+
     async def _read_loop(self) -> None:
         while not self._stopping:
             try:
@@ -129,6 +139,7 @@ class Connection:
             while frames := await self._outbox.take():
                 self._writer.writelines(frames)
                 await self._writer.drain()
+                self._outbox.written()
         except (ConnectionError, OSError) as exc:
             logger.info("cannot write to client: %s", exc)
             self._outbox.close()

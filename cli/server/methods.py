@@ -250,9 +250,15 @@ async def session_subscribe(caller: Caller, params: SubscribeParams) -> dict[str
             f"already subscribed to {session_id} on this connection",
             {"session_id": session_id},
         )
-    start = await caller.storage.scan(session_id)
-    caller.defer(caller.subscriptions.add(session_id, start, params.from_seq))
-    return {"session_id": session_id, "last_seq": start.last_seq}
+    follower = await caller.storage.open_follower(session_id)
+    try:  # read after the follower is open: every later event reaches it
+        last_seq = await caller.storage.last_seq(session_id)
+    except BaseException:
+        follower.close()
+        raise
+    next_seq = last_seq + 1 if params.from_seq is None else params.from_seq
+    caller.defer(caller.subscriptions.add(session_id, follower, next_seq))
+    return {"session_id": session_id, "last_seq": last_seq}
 
 
 @method("session.unsubscribe", SessionParams)

@@ -1,11 +1,12 @@
 """A connection's bounded send queue.
 
 Producers (the request loop's responses, each subscription's events) ``put`` frames; the
-connection's writer task ``take``s them in order. When more than ``limit`` bytes are
-queued, ``put`` waits: a client that reads slowly slows down only its own producers, and
-the memory a connection holds stays bounded (about ``limit`` plus one frame here, plus
-the transport's own write buffer). Nothing is ever dropped: a subscription that waits
-here simply reads the log later, so the log itself is the backlog.
+connection's writer task ``take``s them in order and calls ``written`` once the transport
+has drained them. Frames count against ``limit`` from ``put`` until ``written``, so when
+more than ``limit`` bytes are queued or still in the transport's buffer, ``put`` waits: a
+client that reads slowly slows down only its own producers, and the memory a connection
+holds for sending stays at about ``limit`` plus one frame. Nothing is ever dropped: a
+subscription that waits here simply reads the log later, so the log itself is the backlog.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Outbox:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._frames: deque[bytes | bytearray] = deque()
-        self._size = 0
+        self._size = 0  # bytes queued or taken and not yet written
+        self._taken = 0  # bytes of the last take() not yet written
         self._closed = False
         self._ready = asyncio.Event()  # set while frames are queued (or when closed)
         self._room = asyncio.Event()  # set while under the limit (or when closed)
@@ -45,15 +47,22 @@ class Outbox:
             self._room.clear()
 
     async def take(self) -> list[bytes | bytearray]:
-        """Every queued frame, in order; waits for one. Empty only once closed and drained."""
+        """Every queued frame, in order; waits for one. Empty only once closed and drained.
+        The frames keep counting against the limit until :meth:`written`."""
         while not self._frames and not self._closed:
             await self._ready.wait()
         frames = list(self._frames)
         self._frames.clear()
-        self._size = 0
         self._ready.clear()
-        self._room.set()
+        self._taken = sum(map(len, frames))
         return frames
+
+    def written(self) -> None:
+        """The frames of the last ``take`` have left the process: make room for more."""
+        self._size -= self._taken
+        self._taken = 0
+        if self._size < self.limit:
+            self._room.set()
 
     def close(self) -> None:
         """Refuse new frames; frames already queued can still be taken."""

@@ -7,12 +7,19 @@ fails does it look closer, to answer with the precise error the specification as
 request's ``params`` stay raw JSON until the method is known, so each method decodes its
 own typed parameters (see :mod:`cli.server.params`).
 
+A frame nested more than ``MAX_NESTING`` arrays/objects deep (the request object itself
+counts as one) is refused before any decoding with -32600 and ``id: null``: decoders
+recurse, and a request thousands of levels deep would otherwise end in a RecursionError
+instead of an answer. The check is a few passes of C-speed byte operations over the frame.
+
 Outgoing messages (responses, notifications) are encoded here too, each as one line.
 """
 
 from __future__ import annotations
 
+import operator
 import re
+from itertools import accumulate, chain, zip_longest
 from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
@@ -21,6 +28,8 @@ from msgspec import UNSET, UnsetType
 from cli.server.errors import INVALID_REQUEST, PARSE_ERROR, RpcError
 
 RequestId = int | float | str | None
+
+MAX_NESTING: Final = 100  # arrays and objects inside one another, the request included
 
 NO_PARAMS: Final = msgspec.Raw()
 EMPTY_OBJECT: Final = b"{}"
@@ -98,9 +107,66 @@ _encoder: Final = msgspec.json.Encoder()
 
 def parse_frame(frame: bytes) -> Frame:
     """Decode one line into a request, a batch, or the error to answer it with."""
-    if _BATCH_START.match(frame):
-        return _parse_batch(frame)
-    return _parse_request(frame, whole_frame=True)
+    if nested_deeper_than(frame, MAX_NESTING):
+        return InvalidMessage(None, _too_deep())
+    try:
+        if _BATCH_START.match(frame):
+            return _parse_batch(frame)
+        return _parse_request(frame, whole_frame=True)
+    except RecursionError:  # not expected after the check; still never a dropped connection
+        return InvalidMessage(None, _too_deep())
+
+
+def _too_deep() -> RpcError:
+    return RpcError(
+        INVALID_REQUEST,
+        f"invalid request: nested deeper than {MAX_NESTING} levels",
+        {"max_nesting": MAX_NESTING},
+    )
+
+
+_AS_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING_RUN: Final = re.compile(rb"\[+")
+_CLOSING_RUN: Final = re.compile(rb"\]+")
+PEEL_PASSES: Final = 32
+PEEL_WORTH: Final = 0.75  # another pass only while the last one removed a quarter
+
+
+def nested_deeper_than(data: bytes, limit: int) -> bool:
+    """Whether the JSON text ``data`` nests arrays/objects more than ``limit`` deep.
+
+    Strings are cut out (escaped backslashes and quotes first, then every other piece
+    between quotes) and the rest reduced to its brackets, all made square. Each pass then
+    drops every innermost ``[]`` pair, lowering the deepest nesting by exactly one; after
+    a few passes (which shrink wide or shallow frames to little) the running depth over
+    the runs of brackets left is followed until it passes what remains of ``limit``. All
+    at C speed and linear in the frame: microseconds for ordinary requests (strings go
+    first, whatever brackets they hold), about 1 s at worst for a hostile 8 MiB frame of
+    millions of small nested arrays."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(_AS_SQUARE, _NOT_BRACKETS)
+    peeled = 0
+    while peeled <= limit and peeled < PEEL_PASSES:
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            return False  # nothing nested is left (leftovers: invalid JSON)
+        shrank_enough = len(shorter) < len(brackets) * PEEL_WORTH
+        brackets = shorter
+        peeled += 1
+        if not shrank_enough:
+            break  # long runs left (deep chains): following the runs is cheaper
+    if peeled > limit:
+        return True
+    if not brackets.startswith(b"["):
+        return False  # unbalanced: invalid JSON, for the decoder to report
+    opening = map(len, _OPENING_RUN.findall(brackets))
+    closing = map(operator.neg, map(len, _CLOSING_RUN.findall(brackets)))
+    depths = accumulate(chain.from_iterable(zip_longest(opening, closing, fillvalue=0)))
+    return next(filter((limit - peeled).__lt__, depths), None) is not None
 
 
 def _parse_batch(frame: bytes) -> Frame:

@@ -2,8 +2,11 @@
 
 SIGTERM and SIGINT start a clean shutdown: stop accepting, stop reading requests, let the
 requests being answered finish (an append that started is either answered or not done at
-all from the client's view, never half-reported), flush what is queued for each client
-for a bounded time, close every connection, then remove the socket file.
+all from the client's view, never half-reported), flush what is queued for each client,
+close every connection, then remove the socket file. Waiting for clients is bounded by
+``shutdown_grace``: connections still open after it (a client that never reads, a
+subscriber stalled mid-replay) are dropped, so the server is gone within 2 s whatever its
+clients do.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from cli.server.storage import Storage
 from cli.server.subscriptions import ChangeHub
 from eventlog import EventLog
 
+# After dropping the connections still open at the end of the grace period, how long their
+# tasks get to wind down before they are cancelled.
+ABORT_WAIT_SECONDS = 0.25
+
 
 class Server:
     def __init__(self, log: EventLog, config: ServerConfig) -> None:
         self._config = config
-        self._storage = Storage(log, config.io_threads)
-        self._hub = ChangeHub(log.layout)
+        self._storage = Storage(log, config.io_threads, config.follower_readers)
+        self._hub = ChangeHub(log)
         self._stop = asyncio.Event()
         self._connections: dict[Connection, asyncio.Task[Any]] = {}
 
@@ -82,10 +89,14 @@ class Server:
     async def _close_connections(self) -> None:
         for connection in list(self._connections):
             connection.stop()
-        tasks = list(self._connections.values())
-        if not tasks:
+        if not self._connections:
             return
-        _done, late = await asyncio.wait(tasks, timeout=self._config.shutdown_grace * 2)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.wait(self._connections.values(), timeout=self._config.shutdown_grace)
+        late = dict(self._connections)
+        for connection in late:
+            connection.abort()
+        if late:
+            _done, stuck = await asyncio.wait(late.values(), timeout=ABORT_WAIT_SECONDS)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*late.values(), return_exceptions=True)

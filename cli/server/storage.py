@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from eventlog import Cursor, EventLog, Message, Scan
-from eventlog.scan import START
+from eventlog import EventLog, Message
+from eventlog.store import Follower
 from projections import Projections
 
 T = TypeVar("T")
@@ -25,8 +25,11 @@ P = ParamSpec("P")
 
 
 class Storage:
-    def __init__(self, log: EventLog, io_threads: int) -> None:
+    def __init__(self, log: EventLog, io_threads: int, follower_readers: int = 2) -> None:
         self.log = log
+        # Subscriptions' reads decode a chunk of a log each: at most this many at once, so
+        # however many clients replay long sessions together, memory stays bounded.
+        self.follower_reads = asyncio.Semaphore(follower_readers)
         self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="chatlog-io")
         self._projections_thread = ThreadPoolExecutor(1, thread_name_prefix="chatlog-projections")
         self._projections: Projections | None = None
@@ -62,8 +65,14 @@ class Storage:
             expected_seq=expected_seq,
         )
 
-    async def scan(self, session_id: str, cursor: Cursor = START) -> Scan:
-        return await self._run(self._io, self.log.scan, session_id, cursor)
+    async def open_follower(self, session_id: str) -> Follower:
+        return await self._run(self._io, self.log.open_follower, session_id)
+
+    def start_io(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """Start ``fn`` on an I/O thread; the future is done when the thread is (shield it
+        when awaiting, to know when a cancelled caller's call has really ended)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._io, functools.partial(fn, *args, **kwargs))
 
     async def last_seq(self, session_id: str) -> int:
         return await self._run(self._io, self.log.last_seq, session_id)
@@ -80,8 +89,9 @@ class Storage:
         return call(self._projections)
 
     def close(self) -> None:
-        """Wait for running calls, then close the projections (the log is the caller's)."""
-        self._io.shutdown(wait=True)
+        """Wait for running calls (calls not started yet are dropped: nobody awaits them
+        any more), then close the projections (the log is the caller's)."""
+        self._io.shutdown(wait=True, cancel_futures=True)
         self._projections_thread.submit(self._close_projections).result()
         self._projections_thread.shutdown(wait=True)
 

@@ -1,17 +1,22 @@
 """Live subscriptions: every event appended to a session, by any process, pushed in order.
 
-A subscription holds no queue of events: it reads the session's log from its own cursor
-and sends what it finds, so the log itself is the backlog. A :class:`ChangeHub` wakes
-subscriptions when a log may have changed: watchfiles reports writes by any process (with
-a periodic tick in case a notification was dropped), and this server's own appends and
-deletes wake them at once.
+A subscription holds no queue of events: it follows the session through the store's
+:class:`~eventlog.store.Follower`, reading a bounded batch (``READ_BATCH`` events), sending
+it, and reading the next only once the connection's outbox has taken it all, so the log
+itself is the backlog. A client that subscribes with ``from_seq=1`` to a session of a
+million events and never reads costs the server one batch and its outbox, not the session.
 
-Per subscription: events arrive in seq order, none is skipped and none is sent twice (the
-cursor and ``next_seq`` only move past events already queued for sending). ``from_seq``
-replays missed events out of the same scan that fixes where live events start, so there
-is no gap and no duplicate between replay and live events. A slow reader pauses only its
-own subscriptions (``Outbox.put`` waits); they resume from the log when it reads again.
-When the session's log is deleted the subscription sends ``session.deleted`` and ends.
+A :class:`ChangeHub` wakes subscriptions when a log may have changed: the store's change
+feed reports writes by any process (with a periodic tick in case a notification was
+dropped), and this server's own appends and deletes wake them at once.
+
+Per subscription: events arrive in seq order, none is skipped and none is sent twice
+(``next_seq`` only moves past events already queued for sending). The follower is opened
+before ``last_seq`` is read, so live events start right after the replay with no gap and
+no duplicate. A slow reader pauses only its own subscriptions (``Outbox.put`` waits); they
+resume from the log when it reads again. When the session is deleted, the follower still
+delivers every event acknowledged before the delete; then the subscription sends
+``session.deleted`` and ends.
 """
 
 from __future__ import annotations
@@ -19,18 +24,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Final, NamedTuple
 
 from cli.output import event_as_dict
 from cli.server.outbox import OutboxClosedError
 from cli.server.protocol import Notification, encode_frame
 from cli.server.storage import Storage
-from eventlog import AnyEvent, ChatlogError, HomeLayout, Scan, SessionNotFoundError
-from eventlog.watch import TICK_MS, aiter_changes
+from eventlog import ChatlogError, EventLog, LogIssue
+from eventlog.store import Follower
+from eventlog.watch import TICK_MS
 
 EVENT_NOTIFICATION = "session.event"
 DELETED_NOTIFICATION = "session.deleted"
+
+# Events read from the log at a time per subscription: a stalled subscriber holds at most
+# this many encoded events beyond its connection's outbox.
+READ_BATCH: Final = 4096
 
 logger = logging.getLogger("chatlog.server")
 
@@ -40,8 +50,8 @@ Send = Callable[[bytes | bytearray], Awaitable[None]]
 class ChangeHub:
     """Wakes whoever waits on a session when its log may have changed."""
 
-    def __init__(self, layout: HomeLayout, tick_ms: int = TICK_MS) -> None:
-        self._layout = layout
+    def __init__(self, store: EventLog, tick_ms: int = TICK_MS) -> None:
+        self._store = store
         self._tick_ms = tick_ms
         self._signals: dict[str, asyncio.Event] = {}
 
@@ -65,7 +75,7 @@ class ChangeHub:
         """Relay the filesystem's change feed until ``stop`` is set. Should the feed fail,
         fall back to waking everyone on every tick (slower, but nothing is missed)."""
         try:
-            async for changed in aiter_changes(self._layout, stop, self._tick_ms):
+            async for changed in self._store.afollow(stop, self._tick_ms):
                 if changed:
                     self.notify(changed)
                 else:
@@ -78,65 +88,103 @@ class ChangeHub:
                     await asyncio.wait_for(stop.wait(), self._tick_ms / 1000)
 
 
+class FollowerRead(NamedTuple):
+    """One read of a follower, already encoded: ``(seq, frame)`` for each event from the
+    subscription's ``next_seq`` on. Made on the I/O thread, so the decoded events never
+    outlive the read (nothing of them is kept while the client is slow)."""
+
+    frames: list[tuple[int, bytearray]]
+    read_any: bool  # events were read (some may have been before next_seq)
+    issues: list[LogIssue]
+    gone: bool
+
+
+def read_frames(follower: Follower, session_id: str, next_seq: int) -> FollowerRead:
+    batch = follower.read(READ_BATCH)
+    frames = [
+        (
+            entry.event.seq,
+            encode_frame(
+                Notification(
+                    method=EVENT_NOTIFICATION, params=event_as_dict(entry.event, session_id)
+                )
+            ),
+        )
+        for entry in batch.entries
+        if entry.event.seq >= next_seq
+    ]
+    return FollowerRead(frames, bool(batch.entries), batch.issues, follower.gone)
+
+
 class Subscription:
     def __init__(
         self,
         session_id: str,
-        start: Scan,
-        from_seq: int | None,
+        follower: Follower,
+        next_seq: int,
         storage: Storage,
         hub: ChangeHub,
         send: Send,
     ) -> None:
         self.session_id = session_id
-        self.next_seq = start.last_seq + 1 if from_seq is None else from_seq
-        self._replay = [entry.event for entry in start.entries if entry.event.seq >= self.next_seq]
-        self._cursor = start.cursor
-        self._path = storage.log.layout.log_path(session_id)
+        self.next_seq = next_seq
+        self._follower = follower
+        self._reading: asyncio.Future[FollowerRead] | None = None
         self._storage = storage
         self._hub = hub
         self._send = send
 
     async def run(self) -> None:
         try:
-            replay, self._replay = self._replay, []
-            await self._send_events(replay)
             await self._follow()
         except OutboxClosedError:
             pass  # the connection is closing
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let go of the follower (once a read still running on its thread has ended)."""
+        reading, self._reading = self._reading, None
+        if reading is not None and not reading.done():
+            reading.add_done_callback(lambda _: self._follower.close())
+        else:
+            self._follower.close()
 
     async def _follow(self) -> None:
         while True:
             changed = self._hub.signal(self.session_id)
             try:
-                if self._log_moved():
-                    scan = await self._storage.scan(self.session_id, self._cursor)
-                    await self._send_events(entry.event for entry in scan.entries)
-                    self._cursor = scan.cursor
-            except SessionNotFoundError:
+                read = await self._read()
+            except (ChatlogError, OSError) as exc:
+                logger.warning("subscription to %s: %s (retrying)", self.session_id, exc)
+                await changed.wait()
+                continue
+            for issue in read.issues:
+                logger.warning("skipped damaged line %s", issue.describe())
+            for seq, frame in read.frames:
+                await self._send(frame)
+                self.next_seq = seq + 1
+            if read.read_any:
+                continue  # the outbox took them all: read on
+            if read.gone:
                 params = {"session_id": self.session_id}
                 await self._send(
                     encode_frame(Notification(method=DELETED_NOTIFICATION, params=params))
                 )
                 return
-            except ChatlogError as exc:
-                logger.warning("subscription to %s: %s (retrying)", self.session_id, exc)
             await changed.wait()
 
-    def _log_moved(self) -> bool:
-        """Whether the log's size differs from the cursor's (a cheap check before a scan)."""
-        try:
-            return os.stat(self._path).st_size != self._cursor.offset
-        except FileNotFoundError:
-            raise SessionNotFoundError(f"no session {self.session_id}") from None
-
-    async def _send_events(self, events: Iterable[AnyEvent]) -> None:
-        for event in events:
-            if event.seq < self.next_seq:
-                continue
-            params = event_as_dict(event, self.session_id)
-            await self._send(encode_frame(Notification(method=EVENT_NOTIFICATION, params=params)))
-            self.next_seq = event.seq + 1
+    async def _read(self) -> FollowerRead:
+        """The follower's next batch, read and encoded on an I/O thread (a few
+        subscriptions at a time). Shielded: a cancelled subscription lets the read end
+        before its follower is closed."""
+        async with self._storage.follower_reads:
+            self._reading = self._storage.start_io(
+                read_frames, self._follower, self.session_id, self.next_seq
+            )
+            read = await asyncio.shield(self._reading)
+        self._reading = None
+        return read
 
 
 class SubscriptionSet:
@@ -152,11 +200,12 @@ class SubscriptionSet:
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._tasks or session_id in self._pending
 
-    def add(self, session_id: str, start: Scan, from_seq: int | None) -> Callable[[], None]:
-        """Register a subscription; it sends nothing until the returned function starts it
-        (after the subscribe response is queued, so the response comes first)."""
+    def add(self, session_id: str, follower: Follower, next_seq: int) -> Callable[[], None]:
+        """Register a subscription sending events from ``next_seq`` on; it sends nothing
+        until the returned function starts it (after the subscribe response is queued, so
+        the response comes first)."""
         subscription = Subscription(
-            session_id, start, from_seq, self._storage, self._hub, self._send
+            session_id, follower, next_seq, self._storage, self._hub, self._send
         )
         self._pending[session_id] = subscription
         return lambda: self._start(subscription)
@@ -179,12 +228,16 @@ class SubscriptionSet:
     def remove(self, session_id: str) -> bool:
         """End a subscription; nothing more is queued for it. False if there was none."""
         pending = self._pending.pop(session_id, None)
+        if pending is not None:
+            pending.close()
         task = self._tasks.pop(session_id, None)
         if task is not None:
             task.cancel()
         return pending is not None or task is not None
 
     async def close(self) -> None:
+        for pending in self._pending.values():
+            pending.close()
         self._pending.clear()
         tasks = list(self._tasks.values())
         self._tasks.clear()
