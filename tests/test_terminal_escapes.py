@@ -9,18 +9,17 @@ REPL: no raw escape reaches the terminal, the text is still there (spelled out a
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from eventlog import EventLog, Message, SessionCreated
-from tests.conftest import chatlog_executable, run_chatlog
+from tests.conftest import run_chatlog
 from tests.fake_openai import FakeOpenAI, Scripted, running
 from tests.repl_pty import Repl
+from tests.test_projections_terminal import run_in_terminal
 
 TITLE = "T\x1b]0;PWNED\x07\x1b]52;c;cHduZWQ=\x07"
 TAG = "tag\x1b[8mhidden"
@@ -40,7 +39,6 @@ SHOWN_CONTENT = ("\\x1b]8;;http://evil.example/\\x07click", "\\x9b2J csi", "\\u2
 FORBIDDEN_IN_FILES = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
-TIMEOUT = 30
 
 
 def assert_no_raw_escapes(output: str) -> None:
@@ -48,20 +46,9 @@ def assert_no_raw_escapes(output: str) -> None:
     assert not found, f"raw {found!r} reached the terminal in:\n{output!r}"
 
 
-def in_terminal(*args: str, env: dict[str, str] | None = None, rows: int = 200) -> str:
-    """Run ``chatlog ARGS`` on a pty (wide enough not to cut titles); all it printed."""
-    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    full_env.update({"TERM": "xterm", **(env or {})})
-    child = pexpect.spawn(
-        chatlog_executable(),
-        list(args),
-        env=full_env,
-        encoding="utf-8",
-        timeout=TIMEOUT,
-        dimensions=(rows, 250),
-    )
-    output = str(child.read())
-    child.close()
+def in_terminal(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``chatlog ARGS`` on a pty wide enough not to cut titles; all it printed."""
+    output, _status = run_in_terminal(*args, env=env, columns=250)
     return output
 
 
@@ -111,7 +98,7 @@ def test_the_pager_gets_the_spelled_out_text(hostile: str, home: Path, tmp_path:
     pager = tmp_path / "pager.sh"
     pager.write_text(f"#!/bin/sh\ncat > {paged}\necho PAGED\n")
     pager.chmod(0o700)
-    output = in_terminal("show", hostile, env={"PAGER": str(pager)}, rows=24)
+    output = in_terminal("show", hostile, env={"PAGER": str(pager)})
     assert "PAGED" in output
     text = paged.read_text()
     assert_no_raw_escapes(text)
