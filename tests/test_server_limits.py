@@ -132,7 +132,8 @@ def test_sigterm_stops_the_server_promptly_whatever_its_clients_do(home: Path) -
             info = request("session.info", {"session_id": session_id})
             flooder.sendall(info * 2000)  # answers it never reads
             assert idle.call("session.info", {"session_id": session_id})["last_seq"] == 20_001
-            settled_rss(server.process.pid if server.process else 0)
+            assert server.process is not None
+            settled_rss(server.process.pid)  # the stalled replays have filled their buffers
             started = time.monotonic()
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=SHUTDOWN_LIVENESS_SECONDS) == 0
