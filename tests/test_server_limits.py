@@ -100,15 +100,16 @@ def test_stalled_subscribers_cost_the_same_memory_whatever_the_replay_size(home:
     with serving(home) as server, sockets() as opened:
         assert server.process is not None
         pid = server.process.pid
-        with server.client() as client:  # warm up: every module the replay uses is loaded
-            client.call("session.info", {"session_id": short_id})
+        with server.client() as client:  # warm up: every module a replay uses is loaded
+            client.call("session.subscribe", {"session_id": short_id})
         before = settled_rss(pid)
         opened += [stalled_subscriber(server, short_id) for _ in range(STALLED)]
         after_short = settled_rss(pid)
         opened += [stalled_subscriber(server, long_id) for _ in range(STALLED)]
         after_long = settled_rss(pid)
         with server.client() as other:  # everyone else is still served
-            assert other.call("session.info", {"session_id": long_id})["last_seq"] == 200_001
+            answer = other.call("session.subscribe", {"session_id": long_id})
+            assert answer["last_seq"] == 200_001
     per_short = (after_short - before) / STALLED
     per_long = (after_long - after_short) / STALLED
     # A replay ten times longer costs no more per stalled client (before, each one held
@@ -129,9 +130,10 @@ def test_sigterm_stops_the_server_promptly_whatever_its_clients_do(home: Path) -
             flooder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             flooder.connect(str(server.socket_path))
             opened.append(flooder)
-            info = request("session.info", {"session_id": session_id})
-            flooder.sendall(info * 2000)  # answers it never reads
-            assert idle.call("session.info", {"session_id": session_id})["last_seq"] == 20_001
+            subscribe = request("session.subscribe", {"session_id": session_id, "from_seq": 1})
+            unsubscribe = request("session.unsubscribe", {"session_id": session_id})
+            flooder.sendall((subscribe + unsubscribe) * 1000)  # answers it never reads
+            assert idle.call("session.subscribe", {"session_id": session_id})["last_seq"] == 20_001
             assert server.process is not None
             settled_rss(server.process.pid)  # the stalled replays have filled their buffers
             started = time.monotonic()
