@@ -21,8 +21,16 @@ from typing import Any
 from cli.server.errors import PAYLOAD_TOO_LARGE, RpcError
 from cli.server.methods import Caller, answer
 from cli.server.outbox import Outbox, OutboxClosedError
-from cli.server.protocol import Outgoing, encode_frame, error_response, parse_frame
+from cli.server.protocol import (
+    Outgoing,
+    RequestId,
+    Success,
+    encode_frame,
+    error_response,
+    parse_frame,
+)
 from cli.server.storage import Storage
+from cli.server.streaming import Streamed
 from cli.server.subscriptions import ChangeHub, SubscriptionSet
 
 logger = logging.getLogger("chatlog.server")
@@ -47,6 +55,7 @@ class Connection:
         self._max_frame = max_frame
         self._flush_timeout = flush_timeout
         self._outbox = Outbox(send_buffer)
+        self._storage = storage
         self._stopping = False
         self._awaiting_frame = False
         self._task: asyncio.Task[Any] | None = None
@@ -122,14 +131,38 @@ class Connection:
             for item in parsed:
                 response = await answer(self._caller, item)
                 if response is not None:
+                    if isinstance(response, Success) and isinstance(response.result, Streamed):
+                        whole = await self._storage.start_io(response.result.whole)
+                        response = Success(id=response.id, result=whole)
                     responses.append(response)
             if responses:
                 await self._send(responses)
         else:
             response = await answer(self._caller, parsed)
-            if response is not None:
+            if isinstance(response, Success) and isinstance(response.result, Streamed):
+                await self._send_streamed(response.id, response.result)
+            elif response is not None:
                 await self._send(response)
         self._caller.run_deferred()
+
+    async def _send_streamed(self, request_id: RequestId, streamed: Streamed) -> None:
+        """A response written as its pieces are read (see :mod:`cli.server.streaming`)."""
+        try:
+            async with self._outbox.exclusive():
+                head = encode_frame(Success(id=request_id, result=None))
+                await self._outbox.put(head[: -len(b"null}\n")])
+                while (piece := await self._storage.start_io(streamed.next_piece)) is not None:
+                    await self._outbox.put(piece)
+                await self._outbox.put(b"}\n")
+        except OutboxClosedError:
+            raise
+        except Exception:
+            # Part of the response is on the wire already: the frame cannot be finished,
+            # so the connection is closed rather than left mid-frame.
+            logger.exception("a streamed response failed; closing the connection")
+            self.abort()
+        finally:
+            streamed.close()
 
     async def _send(self, message: Outgoing) -> None:
         await self._outbox.put(encode_frame(message))

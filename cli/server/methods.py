@@ -17,7 +17,7 @@ in-band ``{"status": "error"}`` results became JSON-RPC error responses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
@@ -51,9 +51,10 @@ from cli.server.protocol import (
     error_response,
 )
 from cli.server.storage import Storage
+from cli.server.streaming import Streamed, batched, export_result, load_result
 from cli.server.subscriptions import ChangeHub, SubscriptionSet
 from eventlog import ChatlogError, validate_session_id
-from projections import Projections, SessionMeta, SessionSnapshot, SnapshotMessage
+from projections import Projections
 
 logger = logging.getLogger("chatlog.server")
 
@@ -147,52 +148,26 @@ async def session_list(caller: Caller, params: ListParams) -> dict[str, Any]:
     return {"status": "success", "sessions": sessions}
 
 
-class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
-    """The seed's ``session.load`` result plus its session file's ``metadata``."""
-
-    status: str = "success"
-    session_id: str
-    message_count: int
-    metadata: SessionMeta
-    messages: list[SnapshotMessage]
-
-    @classmethod
-    def of(cls, snapshot: SessionSnapshot) -> LoadResult:
-        meta = snapshot.metadata
-        return cls(
-            session_id=meta.session_id,
-            message_count=len(snapshot.messages),
-            metadata=meta,
-            messages=snapshot.messages,
-        )
-
-
 @method("session.load", SessionParams)
-async def session_load(caller: Caller, params: SessionParams) -> LoadResult:
+async def session_load(caller: Caller, params: SessionParams) -> Streamed:
+    """The seed's ``session.load`` result plus its session file's ``metadata``, streamed
+    (see :mod:`cli.server.streaming`): a session of any length costs constant memory."""
     session_id = validate_session_id(params.session_id)
-
-    def load(p: Projections) -> SessionSnapshot:
-        meta, messages = p.messages(session_id)
-        return SessionSnapshot(meta, list(messages))
-
-    snapshot = await caller.storage.projections(load)
-    return LoadResult.of(snapshot)
+    meta, messages = await caller.storage.projections(lambda p: p.messages(session_id))
+    return Streamed(batched(load_result(meta, messages)))
 
 
 @method("session.export", ExportParams)
-async def session_export(caller: Caller, params: ExportParams) -> dict[str, Any]:
+async def session_export(caller: Caller, params: ExportParams) -> Streamed:
     session_id = validate_session_id(params.session_id)
-    if params.format == "json":
-        data = await caller.storage.projections(lambda p: p.snapshot_json(session_id))
-        content = data.decode()
-    else:
-        content = await caller.storage.projections(lambda p: p.markdown(session_id))
-    return {
-        "status": "success",
-        "session_id": session_id,
-        "format": params.format,
-        "content": content,
-    }
+
+    def content(p: Projections) -> Iterator[str]:
+        if params.format == "json":
+            return (chunk.decode() for chunk in p.snapshot_chunks(session_id))
+        return p.markdown_chunks(session_id)
+
+    pieces = await caller.storage.projections(content)
+    return Streamed(batched(export_result(session_id, params.format, pieces)))
 
 
 @method("session.delete", SessionParams)

@@ -12,7 +12,9 @@ subscription that waits here simply reads the log later, so the log itself is th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from collections.abc import AsyncIterator
 
 
 class OutboxClosedError(Exception):
@@ -29,13 +31,32 @@ class Outbox:
         self._ready = asyncio.Event()  # set while frames are queued (or when closed)
         self._room = asyncio.Event()  # set while under the limit (or when closed)
         self._room.set()
+        self._holder: asyncio.Task[object] | None = None  # see exclusive()
+        self._free = asyncio.Event()
+        self._free.set()
 
     @property
     def size(self) -> int:
         return self._size
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Only the calling task may put while this is held (a response written in pieces
+        must not have other frames inside it)."""
+        while self._holder is not None:
+            await self._free.wait()
+        self._holder = asyncio.current_task()
+        self._free.clear()
+        try:
+            yield
+        finally:
+            self._holder = None
+            self._free.set()
+
     async def put(self, frame: bytes | bytearray) -> None:
         """Queue a frame once there is room; raises OutboxClosedError after close()."""
+        while self._holder is not None and self._holder is not asyncio.current_task():
+            await self._free.wait()
         while self._size >= self.limit and not self._closed:
             await self._room.wait()
         if self._closed:
