@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import EventLog
+pytest.register_assert_rewrite("tests.store_contract")
+
+from eventlog import EventLog  # noqa: E402
+from tests.nats_servers import NatsCluster, unique_stream  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
@@ -70,3 +73,28 @@ def run_chatlog(
         env=full_env,
         check=False,
     )
+
+
+# --------------------------------------------------------------------------- NATS servers
+
+
+@pytest.fixture(scope="session")
+def nats_single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """One nats-server with JetStream for the whole run (tests use their own streams)."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats-single"), size=1).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A 3-node cluster for the whole run. Tests that kill nodes start their own."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats-cluster"), size=3).start()
+    yield cluster
+    cluster.stop()
+
+
+def fresh_stream_url(cluster: NatsCluster, **options: object) -> str:
+    """The cluster's URL with a stream name no other test uses."""
+    query = "&".join(f"{k}={v}" for k, v in {"stream": unique_stream(), **options}.items())
+    return f"{cluster.url}?{query}"

@@ -1,0 +1,598 @@
+"""JetStreamStore: the store interface on a NATS JetStream stream (see
+:mod:`eventlog.jetstream_layout` for the subjects and positions).
+
+Guarantees:
+
+- An append returns after JetStream acknowledged it: stored on a quorum of the stream's
+  replicas (R3: two of three servers), on disk before the ack when the servers run with
+  ``sync_interval: always``.
+- Optimistic concurrency per session: every append names the subject's last stream
+  sequence it saw (``Nats-Expected-Last-Subject-Sequence``), so two writers can never
+  store the same seq; a caller's stale ``expected_seq`` raises SeqConflictError, and a
+  session is created with expected sequence 0 (it must not exist).
+- An append retried after a timeout, a lost ack or a leader change carries the same
+  ``Nats-Msg-Id`` (session id, seq and a per-append nonce), so it is stored once; when the
+  server answers a retry with "wrong last sequence", the message after the expected one
+  is checked for that id before the append is called a conflict.
+- An append that gets no acknowledgement within ``append_timeout`` (quorum lost) fails
+  with StorageError; nothing is half-written (a message is stored whole or not at all).
+- Delete publishes a ``deleted`` marker, then purges the session's subject.
+
+All NATS work runs on one asyncio loop in a background thread; the methods block until
+it is done (bounded by the address's timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import secrets
+import threading
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, Final, TypeVar
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.js import api
+
+from eventlog.arguments import check_text, clean_tags
+from eventlog.clock import utc_now_iso
+from eventlog.codec import LineProblem, encode_line
+from eventlog.errors import (
+    AmbiguousSessionIdError,
+    InvalidArgumentError,
+    SeqConflictError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StorageError,
+)
+from eventlog.events import ROLES, AnyEvent, Message, SessionCreated
+from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
+from eventlog.jetstream_client import (
+    Connection,
+    LoopThread,
+    StoredMessage,
+    WrongLastSequence,
+    describe_error,
+    storage_errors,
+)
+from eventlog.jetstream_layout import (
+    SEQ_HEADER,
+    EntryDecoder,
+    MarkerOp,
+    Subjects,
+    Tail,
+    decode,
+    feed_token,
+    marker_data,
+    parse_feed_token,
+    stored_seq,
+    token_stream_seq,
+)
+from eventlog.jetstream_url import JetStreamAddress, parse_store_url
+from eventlog.scan import LogEntry
+from eventlog.store import (
+    ArchivedSession,
+    Changes,
+    DamageReport,
+    EventStore,
+    Follower,
+    ReadBatch,
+    Repair,
+    SessionPosition,
+    SessionRead,
+)
+
+E = TypeVar("E", bound=AnyEvent)
+T = TypeVar("T")
+
+MAX_CREATE_ATTEMPTS: Final = 32
+RETRY_PAUSE: Final = 0.2
+_ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
+# Failures after which a publish may or may not have been stored: retried as is.
+_UNCERTAIN = (
+    nats.errors.TimeoutError,
+    asyncio.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+)
+
+
+class JetStreamStore(EventStore):
+    """Sessions' events in one JetStream stream, one subject per session."""
+
+    def __init__(self, url: str | JetStreamAddress) -> None:
+        self.address = url if isinstance(url, JetStreamAddress) else parse_store_url(url)
+        self.subjects = Subjects(self.address.stream)
+        self._conn = Connection(self.address)
+        self._loop = LoopThread("chatlog-jetstream")
+        self._closed = False
+        self.replicas = 0
+        try:
+            self.replicas = self._call("cannot open the store", self._open())
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    async def _open(self) -> int:
+        await self._conn.connect()
+        wanted = self.address.replicas or (3 if self._conn.cluster_size() >= 3 else 1)
+        info = await self._conn.ensure_stream(wanted)
+        return int(info.config.num_replicas or 1)
+
+    def __repr__(self) -> str:
+        return f"JetStreamStore({self.address.display()})"
+
+    @property
+    def location(self) -> str:
+        return ",".join(self.address.servers) + f"?stream={self.address.stream}"
+
+    def _call(self, what: str, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        if self._closed:
+            coro.close()
+            raise StorageError(f"{what}: this JetStream store is closed")
+        with storage_errors(what, self.address):
+            return self._loop.run(coro, timeout)
+
+    # ------------------------------------------------------------------ writing
+
+    def create_session(
+        self,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        *,
+        session_id: str | None = None,
+        ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        check_text("title", title, optional=True)
+        cleaned_tags = clean_tags(tags)
+        if session_id is not None:
+            validate_session_id(session_id)
+        created_at = ts or utc_now_iso()
+        meta = dict(metadata or {})
+
+        async def create() -> str:
+            for _attempt in range(MAX_CREATE_ATTEMPTS):
+                sid = session_id if session_id is not None else new_session_id()
+                event = SessionCreated(
+                    seq=1,
+                    ts=created_at,
+                    session_id=sid,
+                    title=title or None,
+                    tags=cleaned_tags,
+                    metadata=meta,
+                )
+                try:
+                    await self._publish(sid, _encode(event), 1, 0)
+                except WrongLastSequence:
+                    if session_id is not None:
+                        raise SessionExistsError(f"session {sid} already exists") from None
+                    continue
+                return sid
+            raise StorageError("could not claim a unique session id")
+
+        return self._call("cannot create a session", create(), self._append_bound())
+
+    def append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        token_count: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expected_seq: int | None = None,
+        *,
+        ts: str | None = None,
+    ) -> Message:
+        return self.append_event(
+            session_id, message_builder(role, content, token_count, metadata, ts), expected_seq
+        )
+
+    def append_event(
+        self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None = None
+    ) -> E:
+        validate_session_id(session_id)
+        return self._call(
+            f"cannot append to {session_id}",
+            self._append(session_id, build, expected_seq),
+            self._append_bound(),
+        )
+
+    def _append_bound(self) -> float:
+        return self.address.append_timeout + 2 * self.address.timeout + 1
+
+    async def _append(
+        self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None
+    ) -> E:
+        deadline = time.monotonic() + self.address.append_timeout
+        while True:
+            tail = await self._tail(session_id)
+            if tail is None:
+                raise SessionNotFoundError(f"no session {session_id}")
+            if expected_seq is not None and expected_seq != tail.seq:
+                raise SeqConflictError(session_id, expected_seq, tail.seq)
+            event = build(tail.seq + 1, utc_now_iso())
+            try:
+                await self._publish(session_id, _encode(event), event.seq, tail.stream_seq)
+            except WrongLastSequence:
+                if expected_seq is not None:
+                    now = await self._tail(session_id)
+                    raise SeqConflictError(
+                        session_id, expected_seq, now.seq if now else 0
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        f"cannot append to {session_id}: other writers kept getting there first"
+                    ) from None
+                continue  # another writer appended first: go again on the new tail
+            return event
+
+    async def _publish(self, session_id: str, line: bytes, seq: int, expected: int) -> int:
+        """Publish one event line after stream sequence ``expected`` of the session's
+        subject; retried with the same message id until acknowledged or out of time."""
+        subject = self.subjects.events(session_id)
+        msg_id = f"{session_id}.{seq}.{secrets.token_hex(8)}"
+        headers = {
+            api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(expected),
+            api.Header.MSG_ID.value: msg_id,
+            SEQ_HEADER: str(seq),
+        }
+        deadline = time.monotonic() + self.address.append_timeout
+        uncertain: BaseException | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                why = describe_error(uncertain) if uncertain else "out of time"
+                raise StorageError(
+                    f"cannot append to {session_id}: not acknowledged within "
+                    f"{self.address.append_timeout:g} s ({why}) [{self.address.display()}]"
+                )
+            try:
+                ack = await self._conn.publish(
+                    subject, line, headers, min(self.address.timeout, remaining)
+                )
+                return int(ack.seq)
+            except WrongLastSequence:
+                if uncertain is not None:
+                    stored = await self._conn.next_message(subject, expected + 1)
+                    if stored is not None and stored.headers.get("Nats-Msg-Id") == msg_id:
+                        return stored.seq  # an earlier attempt was stored; its ack was lost
+                raise
+            except _UNCERTAIN as exc:
+                uncertain = exc
+                await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+
+    async def _tail(self, session_id: str) -> Tail | None:
+        last = await self._conn.last_message(self.subjects.events(session_id))
+        if last is None:
+            return None
+        seq = stored_seq(last)
+        if seq is None:  # an undecodable last line another client wrote: scan for the seq
+            decoder = EntryDecoder(last.subject)
+            async for batch in self._conn.messages([last.subject], 1, last.seq):
+                decoder.feed(batch)
+            seq = decoder.last_seq
+        return Tail(last.seq, seq)
+
+    def delete_session(self, session_id: str) -> None:
+        validate_session_id(session_id)
+
+        async def delete() -> None:
+            if await self._tail(session_id) is None:
+                raise SessionNotFoundError(f"no session {session_id}")
+            await self._mark(session_id, "deleted")
+            await self._conn.purge(self.subjects.events(session_id))
+
+        self._call(f"cannot delete session {session_id}", delete())
+
+    async def _mark(self, session_id: str, op: MarkerOp) -> int:
+        """Publish a marker other machines' change feeds see; keep only the newest."""
+        subject = self.subjects.markers(session_id)
+        ack = await self._conn.js.publish(subject, marker_data(op), timeout=self.address.timeout)
+        await self._conn.purge(subject, keep=1)
+        return int(ack.seq)
+
+    # ------------------------------------------------------------------ sessions
+
+    def exists(self, session_id: str) -> bool:
+        validate_session_id(session_id)
+        found = self._call(
+            f"cannot look up {session_id}",
+            self._conn.last_message(self.subjects.events(session_id)),
+        )
+        return found is not None
+
+    def session_ids(self) -> list[str]:
+        counts = self._call("cannot list sessions", self._conn.subjects(self.subjects.every("s")))
+        ids = (self.subjects.session_of(subject, "s") for subject, n in counts.items() if n)
+        return sorted(sid for sid in ids if sid is not None)
+
+    def resolve(self, id_or_prefix: str) -> str:
+        if is_valid_session_id(id_or_prefix) and self.exists(id_or_prefix):
+            return id_or_prefix
+        return resolve_among(self.session_ids(), id_or_prefix)
+
+    # ------------------------------------------------------------------ reading
+
+    def read_from(
+        self,
+        session_id: str,
+        position: SessionPosition | None = None,
+        *,
+        until: SessionPosition | None = None,
+    ) -> SessionRead:
+        subject = self.subjects.events(session_id)
+
+        async def plan() -> tuple[str, int, int, int]:
+            tail = await self._tail(session_id)
+            if tail is None:
+                return "missing", 0, 0, 0
+            stop = tail.stream_seq
+            if until is not None:
+                until_seq = token_stream_seq(until)
+                if until_seq is not None:
+                    stop = min(stop, until_seq)
+            if position is None or position == SessionPosition():
+                return "grown", 1, stop, 0
+            start = token_stream_seq(position)
+            if start is None or not await self._still_there(subject, start, position.seq):
+                return "restarted", 1, stop, 0
+            if start >= stop:
+                return "unchanged", 0, 0, 0
+            return "grown", start + 1, stop, position.seq
+
+        state, start, stop, base_seq = self._call(f"cannot read {session_id}", plan())
+        if state in ("missing", "unchanged"):
+            return SessionRead(state)  # type: ignore[arg-type]
+        return SessionRead(
+            state,  # type: ignore[arg-type]
+            self._batches(subject, start, stop, base_seq),
+        )
+
+    async def _still_there(self, subject: str, stream_seq: int, seq: int) -> bool:
+        """The message a position ends at is still the session's event ``seq``."""
+        found = await self._conn.message_at(stream_seq)
+        return found is not None and found.subject == subject and stored_seq(found) == seq
+
+    def _batches(self, subject: str, start: int, stop: int, base_seq: int) -> Iterator[ReadBatch]:
+        decoder = EntryDecoder(subject, base_seq)
+        for messages in self._stream(subject, start, stop):
+            entries, issues = decoder.feed(messages)
+            yield ReadBatch(entries, issues, decoder.position)
+
+    def _stream(
+        self, subject: str, start: int, stop: int, *, headers_only: bool = False
+    ) -> Iterator[list[StoredMessage]]:
+        """Batches of one subject's messages, driven from this thread."""
+        agen = self._conn.messages([subject], start, stop, headers_only=headers_only)
+        try:
+            while True:
+                try:
+                    batch = self._call(f"cannot read {subject}", _anext(agen))
+                except StopAsyncIteration:
+                    return
+                yield batch
+        finally:
+            if not self._closed:
+                with storage_errors(f"cannot read {subject}", self.address):
+                    self._loop.run(agen.aclose(), self.address.timeout)
+
+    def read_last(self, session_id: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:
+        """O(session) on JetStream: a subject has no index by position from its end, so
+        the session is streamed keeping only the last ``n``."""
+        if n <= 0:
+            if not self.exists(session_id):
+                raise SessionNotFoundError(f"no session {session_id}")
+            return []
+        result = self.read_from(session_id)
+        if result.state == "missing":
+            raise SessionNotFoundError(f"no session {session_id}")
+        last: collections.deque[LogEntry] = collections.deque(maxlen=n)
+        for batch in result.batches:
+            for entry in batch.entries:
+                if not messages_only or isinstance(entry.event, Message):
+                    last.append(entry)
+        return list(last)
+
+    def read_at(self, session_id: str, locator: int) -> AnyEvent | None:
+        subject = self.subjects.events(session_id)
+        found = self._call(f"cannot read {session_id}", self._conn.message_at(locator))
+        if found is None or found.subject != subject:
+            return None
+        decoded = decode(found.data)
+        return None if isinstance(decoded, LineProblem) else decoded
+
+    def first_event(self, session_id: str) -> AnyEvent | None:
+        subject = self.subjects.events(session_id)
+
+        async def first() -> AnyEvent | None:
+            found = await self._conn.next_message(subject, 1)
+            while found is not None:
+                decoded = decode(found.data)
+                if not isinstance(decoded, LineProblem):
+                    return decoded
+                found = await self._conn.next_message(subject, found.seq + 1)
+            return None
+
+        return self._call(f"cannot read {session_id}", first())
+
+    def last_event(self, session_id: str) -> AnyEvent | None:
+        subject = self.subjects.events(session_id)
+        found = self._call(f"cannot read {session_id}", self._conn.last_message(subject))
+        if found is None:
+            return None
+        decoded = decode(found.data)
+        if not isinstance(decoded, LineProblem):
+            return decoded
+        last = self.read_last(session_id, 1)
+        return last[0].event if last else None
+
+    def last_seq(self, session_id: str) -> int:
+        validate_session_id(session_id)
+        tail = self._call(f"cannot read {session_id}", self._tail(session_id))
+        if tail is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        return tail.seq
+
+    def open_follower(self, session_id: str, position: SessionPosition | None = None) -> Follower:
+        from eventlog.jetstream_follow import JetStreamFollower
+
+        return JetStreamFollower.open(self, session_id, position)
+
+    # ------------------------------------------------------------------ change feed
+
+    def changes(self, since: str | None) -> Changes:
+        """The sessions whose subjects got messages after ``since``: O(new messages),
+        read headers only."""
+
+        async def feed() -> Changes:
+            state = await self._conn.stream_state()
+            position = feed_token(state.created, state.last_seq)
+            start = parse_feed_token(since, state.created)
+            if start is None or start > state.last_seq:
+                return Changes(None, position)
+            changed: set[str] = set()
+            subjects = [self.subjects.every(kind) for kind in ("s", "m", "a")]
+            async for batch in self._conn.messages(
+                subjects, start + 1, state.last_seq, headers_only=True
+            ):
+                for message in batch:
+                    sid = self.subjects.session_of(message.subject)
+                    if sid is not None:
+                        changed.add(sid)
+            return Changes(frozenset(changed), position)
+
+        return self._call("cannot read the change feed", feed())
+
+    def follow(self, stop: threading.Event, tick_ms: int) -> Iterator[set[str]]:
+        from eventlog.jetstream_follow import follow_changes
+
+        return follow_changes(self, stop, tick_ms)
+
+    def afollow(self, stop: asyncio.Event, tick_ms: int) -> AsyncIterator[set[str]]:
+        from eventlog.jetstream_follow import afollow_changes
+
+        return afollow_changes(self, stop, tick_ms)
+
+    # ------------------------------------------------------------------ upkeep
+
+    def check(self, session_id: str) -> DamageReport | None:
+        from eventlog.jetstream_upkeep import check
+
+        return check(self, session_id)
+
+    def repair(self, session_id: str) -> Repair | None:
+        from eventlog.jetstream_upkeep import repair
+
+        return repair(self, session_id)
+
+    def archive(self, session_id: str) -> ArchivedSession:
+        from eventlog.jetstream_upkeep import archive
+
+        return archive(self, session_id)
+
+    def restore(self, session_id: str) -> None:
+        from eventlog.jetstream_upkeep import restore
+
+        restore(self, session_id)
+
+    def archived(self) -> list[ArchivedSession]:
+        from eventlog.jetstream_upkeep import archived
+
+        return archived(self)
+
+    def purge_archives(self, session_ids: Sequence[str] | None = None) -> list[str]:
+        from eventlog.jetstream_upkeep import purge_archives
+
+        return purge_archives(self, session_ids)
+
+    def sync(self, session_id: str | None = None) -> None:
+        """Nothing to do: an append returned only after JetStream acknowledged it, as
+        durable as the servers' ``sync_interval`` and the stream's replicas make it."""
+        if session_id is not None:
+            validate_session_id(session_id)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            with storage_errors("cannot close the store", self.address):
+                self._loop.run(self._conn.close(), self.address.timeout + 1)
+        finally:
+            self._closed = True
+            self._loop.stop()
+
+    def __enter__(self) -> JetStreamStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+async def _anext(agen: AsyncGenerator[T, None]) -> T:
+    return await agen.__anext__()
+
+
+def _encode(event: AnyEvent) -> bytes:
+    try:
+        return encode_line(event)
+    except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
+        raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
+
+
+def message_builder(
+    role: str,
+    content: str,
+    token_count: int | None,
+    metadata: Mapping[str, Any] | None,
+    ts: str | None,
+) -> Callable[[int, str], Message]:
+    """The checked arguments of an append, as the builder of its Message."""
+    if role not in ROLES:
+        raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    check_text("content", content)
+    if token_count is not None and (
+        isinstance(token_count, bool) or not isinstance(token_count, int) or token_count < 0
+    ):
+        raise InvalidArgumentError("token_count must be a non-negative integer")
+    meta = dict(metadata or {})
+
+    def build(seq: int, now: str) -> Message:
+        return Message(
+            seq=seq,
+            ts=ts or now,
+            role=role,  # type: ignore[arg-type]  # checked against ROLES above
+            content=content,
+            token_count=token_count,
+            metadata=meta,
+        )
+
+    return build
+
+
+def resolve_among(ids: Sequence[str], id_or_prefix: str) -> str:
+    """A full id from a unique prefix or 6-hex suffix of one of ``ids``."""
+    text = id_or_prefix
+    if not text or len(text) > 24 or not all(c in _ID_CHARACTERS for c in text):
+        validate_session_id(id_or_prefix)  # raises the standard invalid-id error
+    matches = [sid for sid in ids if sid.startswith(text) or sid.endswith("_" + text)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise SessionNotFoundError(f"no session matches {text!r}")
+    shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+    raise AmbiguousSessionIdError(f"{text!r} matches {len(matches)} sessions: {shown}")

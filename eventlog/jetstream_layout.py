@@ -1,0 +1,164 @@
+"""Where a JetStream store keeps what, and how its messages turn back into log entries.
+
+One stream (``CHATLOG`` by default) holds every session; the subject names the session
+and what the message is:
+
+- ``<stream>.s.<session_id>``: the session's events, one per message, in seq order. The
+  data is the same checksummed line the file store writes (:func:`eventlog.codec.encode_line`);
+  the header ``Chatlog-Seq`` repeats the event's seq so the tail is known without decoding.
+- ``<stream>.m.<session_id>``: markers (``deleted``, ``archived``, ``restored``,
+  ``repaired``), so other machines learn of a purge through the change feed; only the
+  newest marker of a session is kept.
+- ``<stream>.a.<session_id>``: an archived session: gzip chunks of its lines, then a
+  manifest message (header ``Chatlog-Archive: end``).
+- ``<stream>.q.<session_id>``: lines a repair removed (quarantine).
+
+Positions: a session position's token is ``js:<stream sequence>`` of the last message it
+covers; a change-feed position is ``js:<stream creation time>:<stream sequence>``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final, Literal, NamedTuple
+
+from eventlog.codec import LineProblem, decode_line
+from eventlog.events import AnyEvent
+from eventlog.ids import is_valid_session_id, validate_session_id
+from eventlog.jetstream_client import StoredMessage
+from eventlog.scan import LogEntry, LogIssue
+from eventlog.store import SessionPosition
+
+SEQ_HEADER: Final = "Chatlog-Seq"
+ARCHIVE_HEADER: Final = "Chatlog-Archive"
+TOKEN_PREFIX: Final = "js:"
+FOREIGN_KINDS: Final = frozenset({"unknown_type", "newer_version"})
+
+Kind = Literal["s", "m", "a", "q"]
+MarkerOp = Literal["deleted", "archived", "restored", "repaired"]
+
+
+class Subjects:
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+
+    def of(self, kind: Kind, session_id: str) -> str:
+        return f"{self.stream}.{kind}.{validate_session_id(session_id)}"
+
+    def events(self, session_id: str) -> str:
+        return self.of("s", session_id)
+
+    def markers(self, session_id: str) -> str:
+        return self.of("m", session_id)
+
+    def archive(self, session_id: str) -> str:
+        return self.of("a", session_id)
+
+    def quarantine(self, session_id: str) -> str:
+        return self.of("q", session_id)
+
+    def every(self, kind: Kind) -> str:
+        return f"{self.stream}.{kind}.*"
+
+    def session_of(self, subject: str, kind: Kind | None = None) -> str | None:
+        """The session id a subject names (None for a subject chatlog did not make)."""
+        parts = subject.split(".")
+        if len(parts) != 3 or parts[0] != self.stream or (kind and parts[1] != kind):
+            return None
+        return parts[2] if is_valid_session_id(parts[2]) else None
+
+
+class Tail(NamedTuple):
+    stream_seq: int  # stream sequence of the session's last message
+    seq: int  # the session's last seq
+
+
+def stored_seq(message: StoredMessage) -> int | None:
+    """The event seq a message carries: its header, else its decoded line."""
+    header = message.headers.get(SEQ_HEADER)
+    if header is not None and header.isdigit() and len(header) < 19:
+        return int(header)
+    decoded = decode(message.data)
+    if isinstance(decoded, LineProblem):
+        return decoded.seq
+    return decoded.seq
+
+
+def decode(data: bytes) -> AnyEvent | LineProblem:
+    return decode_line(data[:-1] if data.endswith(b"\n") else data)
+
+
+def session_token(stream_seq: int) -> str:
+    return f"{TOKEN_PREFIX}{stream_seq}"
+
+
+def token_stream_seq(position: SessionPosition) -> int | None:
+    """The stream sequence a position of this store names; None for any other token."""
+    text = position.token
+    if not text.startswith(TOKEN_PREFIX) or not text[len(TOKEN_PREFIX) :].isdigit():
+        return None
+    return int(text[len(TOKEN_PREFIX) :])
+
+
+def feed_token(created: str, stream_seq: int) -> str:
+    return f"{TOKEN_PREFIX}{created}:{stream_seq}"
+
+
+def parse_feed_token(token: str | None, created: str) -> int | None:
+    """The stream sequence of a change-feed position made for this incarnation of the
+    stream; None when it belongs to another (or is not one of ours)."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    stamp, _, seq = token[len(TOKEN_PREFIX) :].rpartition(":")
+    if stamp != created or not seq.isdigit():
+        return None
+    return int(seq)
+
+
+def marker_data(op: MarkerOp) -> bytes:
+    return json.dumps({"op": op}).encode()
+
+
+def marker_op(data: bytes) -> str:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return ""
+    return str(value.get("op", "")) if isinstance(value, dict) else ""
+
+
+class EntryDecoder:
+    """Turns a session's messages, read in order, into entries and issues (like
+    :func:`eventlog.scan.scan_bytes` does for a file's lines)."""
+
+    def __init__(self, subject: str, last_seq: int = 0) -> None:
+        self.subject = subject
+        self.last_seq = last_seq
+        self.last_stream_seq = 0
+
+    def feed(self, messages: list[StoredMessage]) -> tuple[list[LogEntry], list[LogIssue]]:
+        entries: list[LogEntry] = []
+        issues: list[LogIssue] = []
+        for message in messages:
+            self.last_stream_seq = message.seq
+            decoded = decode(message.data)
+            if isinstance(decoded, LineProblem):
+                issues.append(self._issue(message, decoded.kind, decoded.detail, decoded.seq))
+                if decoded.seq is not None and decoded.seq > self.last_seq:
+                    self.last_seq = decoded.seq
+            elif decoded.seq <= self.last_seq:
+                detail = f"seq {decoded.seq} does not follow seq {self.last_seq}"
+                issues.append(self._issue(message, "out_of_order", detail, decoded.seq))
+            else:
+                self.last_seq = decoded.seq
+                entries.append(LogEntry(decoded, decoded.seq, message.seq, message.seq + 1))
+        return entries, issues
+
+    def _issue(self, message: StoredMessage, kind: str, detail: str, seq: int | None) -> LogIssue:
+        return LogIssue(
+            self.subject, self.last_seq + 1, message.seq, len(message.data), kind, detail, seq
+        )
+
+    @property
+    def position(self) -> SessionPosition:
+        return SessionPosition(self.last_seq, session_token(self.last_stream_seq))
