@@ -98,6 +98,7 @@ T = TypeVar("T")
 
 MAX_CREATE_ATTEMPTS: Final = 32
 RETRY_PAUSE: Final = 0.2
+MSG_ID_HEADER: Final = api.Header.MSG_ID.value
 _ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 # Failures after which a publish may or may not have been stored: retried as is.
 _UNCERTAIN = (
@@ -241,14 +242,17 @@ class JetStreamStore(EventStore):
                 continue  # another writer appended first: go again on the new tail
             return event
 
-    async def _publish(self, session_id: str, line: bytes, seq: int, expected: int) -> int:
+    async def _publish(
+        self, session_id: str, line: bytes, seq: int, expected: int, msg_id: str | None = None
+    ) -> int:
         """Publish one event line after stream sequence ``expected`` of the session's
-        subject; retried with the same message id until acknowledged or out of time."""
+        subject; retried with the same message id until acknowledged or out of time.
+        Returns the message's stream sequence."""
         subject = self.subjects.events(session_id)
-        msg_id = f"{session_id}.{seq}.{secrets.token_hex(8)}"
+        msg_id = msg_id or f"{session_id}.{seq}.{secrets.token_hex(8)}"
         headers = {
             api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(expected),
-            api.Header.MSG_ID.value: msg_id,
+            MSG_ID_HEADER: msg_id,
             SEQ_HEADER: str(seq),
         }
         deadline = time.monotonic() + self.address.append_timeout
@@ -267,10 +271,12 @@ class JetStreamStore(EventStore):
                 )
                 return int(ack.seq)
             except WrongLastSequence:
-                if uncertain is not None:
-                    stored = await self._conn.next_message(subject, expected + 1)
-                    if stored is not None and stored.headers.get("Nats-Msg-Id") == msg_id:
-                        return stored.seq  # an earlier attempt was stored; its ack was lost
+                # A single server checks the expected sequence before the message id, so
+                # a retry of a stored append lands here: is the message after the
+                # expected one ours?
+                stored = await self._conn.next_message(subject, expected + 1)
+                if stored is not None and stored.headers.get(MSG_ID_HEADER) == msg_id:
+                    return stored.seq  # an earlier attempt was stored; its ack was lost
                 raise
             except _UNCERTAIN as exc:
                 uncertain = exc
@@ -421,6 +427,8 @@ class JetStreamStore(EventStore):
 
         async def first() -> AnyEvent | None:
             found = await self._conn.next_message(subject, 1)
+            if found is None:
+                raise SessionNotFoundError(f"no session {session_id}")
             while found is not None:
                 decoded = decode(found.data)
                 if not isinstance(decoded, LineProblem):
@@ -434,7 +442,7 @@ class JetStreamStore(EventStore):
         subject = self.subjects.events(session_id)
         found = self._call(f"cannot read {session_id}", self._conn.last_message(subject))
         if found is None:
-            return None
+            raise SessionNotFoundError(f"no session {session_id}")
         decoded = decode(found.data)
         if not isinstance(decoded, LineProblem):
             return decoded

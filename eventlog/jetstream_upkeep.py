@@ -232,5 +232,5 @@ def purge_archives(store: JetStreamStore, session_ids: Sequence[str] | None = No
         if store._call("cannot purge archives", store._conn.last_message(subject)) is None:
             continue
         store._call("cannot purge archives", store._conn.purge(subject))
-        deleted.append(sid)
+        deleted.append(_address(store, subject))
     return deleted

@@ -1,0 +1,186 @@
+"""JetStream store behaviour beyond the shared contract: addresses, the exact change feed,
+damage written by other clients, retried appends, and a server that is not there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import nats
+import pytest
+
+from eventlog import InvalidArgumentError, StorageError
+from eventlog.codec import encode_line
+from eventlog.events import Message, SessionTitled
+from eventlog.jetstream import JetStreamStore
+from eventlog.jetstream_client import WrongLastSequence
+from eventlog.jetstream_url import parse_store_url
+from tests.conftest import fresh_stream_url
+from tests.nats_servers import NatsCluster, free_port
+
+
+@pytest.fixture
+def url(nats_single: NatsCluster) -> str:
+    return fresh_stream_url(nats_single)
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[JetStreamStore]:
+    with JetStreamStore(url) as opened:
+        yield opened
+
+
+def publish_raw(url: str, subject: str, data: bytes, headers: dict[str, str] | None = None) -> int:
+    """Another client writing to the stream directly (not through chatlog)."""
+
+    async def main() -> int:
+        nc = await nats.connect(url.split("?", maxsplit=1)[0].split(","))
+        try:
+            ack = await nc.jetstream().publish(subject, data, headers=headers)
+            return int(ack.seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def test_an_address_carries_servers_stream_and_options() -> None:
+    address = parse_store_url(
+        "nats://a:4222,nats://b?stream=Chat_1&replicas=3&timeout=2.5&creds=/x/y.creds"
+    )
+    assert address.servers == ("nats://a:4222", "nats://b:4222")
+    assert (address.stream, address.replicas, address.timeout) == ("Chat_1", 3, 2.5)
+    assert address.creds == "/x/y.creds"
+    assert parse_store_url("nats://h:1").stream == "CHATLOG"
+    assert parse_store_url("nats://h:1").replicas is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://host:4222",
+        "nats://",
+        "nats://h:1?stream=a.b",
+        "nats://h:1?replicas=7",
+        "nats://h:1?timeout=soon",
+        "nats://h:1?colour=blue",
+        "nats://h:99999",
+    ],
+)
+def test_a_bad_address_is_one_clear_error(bad: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        parse_store_url(bad)
+
+
+@pytest.mark.timeout(30)
+def test_a_server_that_is_down_is_a_storage_error_not_a_hang() -> None:
+    with pytest.raises(StorageError) as caught:
+        JetStreamStore(f"nats://127.0.0.1:{free_port()}?timeout=1")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "no server reachable" in message and "127.0.0.1" in message
+
+
+# --------------------------------------------------------------------------- change feed
+
+
+def test_the_change_feed_reports_exactly_the_sessions_written_since(
+    store: JetStreamStore, url: str
+) -> None:
+    quiet, busy = store.create_session(), store.create_session()
+    start = store.changes(None)
+    assert start.sessions is None
+    assert store.changes(start.position).sessions == frozenset()
+    with JetStreamStore(url) as elsewhere:
+        elsewhere.append(busy, "user", "hello")
+        elsewhere.set_title(busy, "named")
+    after = store.changes(start.position)
+    assert after.sessions == frozenset({busy})
+    assert quiet not in after.sessions
+    assert store.changes(after.position).sessions == frozenset()
+
+
+def test_a_feed_position_of_another_stream_means_check_everything(
+    store: JetStreamStore, nats_single: NatsCluster
+) -> None:
+    store.create_session()
+    with JetStreamStore(fresh_stream_url(nats_single)) as other:
+        foreign = other.changes(None).position
+    assert store.changes(foreign).sessions is None
+    assert store.changes("not a position").sessions is None
+
+
+def test_a_follower_sees_appends_from_another_machine(store: JetStreamStore, url: str) -> None:
+    sid = store.create_session()
+    follower = store.open_follower(sid)
+    try:
+        with JetStreamStore(url) as elsewhere:
+            elsewhere.append(sid, "user", "from afar")
+        seqs: list[int] = []
+        for _ in range(300):
+            seqs += [entry.event.seq for entry in follower.read().entries]
+            if len(seqs) == 2:
+                break
+            asyncio.run(asyncio.sleep(0.01))
+        assert seqs == [1, 2]
+    finally:
+        follower.close()
+
+
+# --------------------------------------------------------------------------- damage
+
+
+def test_a_damaged_message_from_another_client_is_reported_and_repaired(
+    store: JetStreamStore, url: str
+) -> None:
+    sid = store.create_session()
+    store.append(sid, "user", "before")
+    publish_raw(url, store.subjects.events(sid), b'{"type":"message","seq":3,"crc":"00000000"}')
+    store.append(sid, "user", "after")
+    report = store.check(sid)
+    assert report is not None
+    assert [issue.kind for issue in report.damaged] == ["checksum"]
+    assert [e.seq for e in store.read(sid)] == [1, 2, 3]  # the damaged line's seq is not trusted
+    repair = store.repair(sid)
+    assert repair is not None and repair.lines == 1 and repair.quarantine.endswith(sid)
+    after = store.check(sid)
+    assert after is not None and after.damaged == []
+    assert [e.seq for e in store.read(sid)] == [1, 2, 3]
+    assert store.append(sid, "user", "still works").seq == 4
+
+
+def test_a_line_from_a_newer_chatlog_is_foreign_and_kept(store: JetStreamStore, url: str) -> None:
+    sid = store.create_session()
+    newer = encode_line(SessionTitled(seq=2, ts="2030-01-01T00:00:00+00:00", title="t", v=99))
+    publish_raw(url, store.subjects.events(sid), newer)
+    report = store.check(sid)
+    assert report is not None and report.damaged == []
+    assert [issue.kind for issue in report.foreign] == ["newer_version"]
+    assert store.repair(sid) is None
+    assert store.append(sid, "user", "next").seq == 3
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def test_a_retried_append_with_the_same_message_id_is_stored_once(
+    store: JetStreamStore, url: str
+) -> None:
+    """What a retry after a lost ack sends: the same line, message id and expected
+    sequence again. It is acknowledged with the first copy's sequence, stored once."""
+    sid = store.create_session()
+    tail = store._call("tail", store._tail(sid))
+    assert tail is not None
+    line = encode_line(Message(seq=2, ts="2030-01-01T00:00:00+00:00", role="user", content="x"))
+    msg_id = f"{sid}.2.retry"
+    first = store._call("publish", store._publish(sid, line, 2, tail.stream_seq, msg_id))
+    again = store._call("publish", store._publish(sid, line, 2, tail.stream_seq, msg_id))
+    assert again == first
+    assert [e.seq for e in store.read(sid)] == [1, 2]
+    subject = store.subjects.events(sid)
+    assert store._call("count", store._conn.subjects(subject)) == {subject: 2}
+    with pytest.raises(WrongLastSequence):  # another append with that stale sequence
+        store._call("publish", store._publish(sid, line, 2, tail.stream_seq))
