@@ -337,9 +337,8 @@ class Connection:
             subscription = await self.js.pull_subscribe_bind(info.name, self.stream)
             try:
                 while pending:
-                    try:
-                        fetched = await subscription.fetch(batch, timeout=self.address.timeout)
-                    except nats.errors.TimeoutError:
+                    fetched = await self._fetch(subscription, batch)
+                    if not fetched:
                         return  # what remained was purged meanwhile
                     out: list[StoredMessage] = []
                     done = False
@@ -363,6 +362,22 @@ class Connection:
         finally:
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(self.stream, info.name)
+
+    async def _fetch(
+        self, subscription: JetStreamContext.PullSubscription, batch: int
+    ) -> list[Msg]:
+        """One batch from a new consumer. In a cluster the consumer may be known to its
+        server before the routes carry its interest to ours (a 503 for a moment)."""
+        deadline = asyncio.get_running_loop().time() + self.address.timeout
+        while True:
+            try:
+                return await subscription.fetch(batch, timeout=self.address.timeout)
+            except nats.errors.TimeoutError:
+                return []
+            except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
 
 
 def _stored(msg: Msg, seq: int) -> StoredMessage:
