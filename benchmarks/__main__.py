@@ -34,6 +34,7 @@ from benchmarks import (
     catchup,
     catchup_cli,
     commands,
+    jetstream,
     listing,
     load,
     rebuild,
@@ -57,6 +58,7 @@ class Suite:
     rebuild: rebuild.RebuildConfig
     search: search.SearchConfig
     watcher: watcher.WatcherConfig
+    jetstream: jetstream.JetStreamConfig
 
 
 MODES: dict[str, Suite] = {
@@ -85,6 +87,7 @@ MODES: dict[str, Suite] = {
         watcher=watcher.WatcherConfig(
             sessions=200, samples=60, long_messages=10_000, long_samples=15
         ),
+        jetstream=jetstream.JetStreamConfig(samples=1000, lag_samples=200),
     ),
     "quick": Suite(
         append=append.AppendConfig(
@@ -105,6 +108,7 @@ MODES: dict[str, Suite] = {
         rebuild=rebuild.RebuildConfig(sessions=100, events_per_session=500, samples=1),
         search=search.SearchConfig(sessions=20, messages_per_session=500, samples=20),
         watcher=watcher.WatcherConfig(sessions=50, samples=12, long_messages=5000, long_samples=4),
+        jetstream=jetstream.JetStreamConfig(samples=200, lag_samples=40),
     ),
     "smoke": Suite(
         append=append.AppendConfig(
@@ -126,6 +130,7 @@ MODES: dict[str, Suite] = {
         watcher=watcher.WatcherConfig(
             sessions=5, samples=3, long_messages=50, long_samples=1, gap_ms=(10, 30)
         ),
+        jetstream=jetstream.JetStreamConfig(samples=5, lag_samples=3, warmup=1),
     ),
 }
 # --large: the default run, plus the cases too slow for it (a 1.16 GB session, 100k sessions)
@@ -154,6 +159,7 @@ BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
     "rebuild": rebuild.run,
     "search": search.run,
     "watcher": watcher.run,
+    "jetstream": jetstream.run,
 }
 
 

@@ -428,7 +428,30 @@ def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]
             )
         header = ["watcher lag: append → another process's index.json", "p50", "p99", "max", "n"]
         out.append(("Watcher", header, rows, "lrrrr"))
+    jetstream = bench.get("jetstream")
+    if isinstance(jetstream, dict) and "series" in jetstream:
+        header = ["append: file store vs NATS JetStream", "p50", "p99", "max", "n"]
+        rows = [
+            [label, *_stat_cells(jetstream["series"].get(key) or {})]
+            for key, label in (jetstream.get("labels") or {}).items()
+        ]
+        rows.append(
+            [
+                "lag: append on one home → the other home has read it (R3)",
+                *_stat_cells(jetstream.get("lag") or {}),
+            ]
+        )
+        out.append(("JetStream", header, rows, "lrrrr"))
     return out
+
+
+def _stat_cells(stats: Json) -> list[str]:
+    return [
+        _fmt_ms(stats.get("p50")),
+        _fmt_ms(stats.get("p99")),
+        _fmt_ms(stats.get("max")),
+        str(stats.get("n")),
+    ]
 
 
 def _lag_row(lag: Json, what: str, timeouts: object) -> list[str]:

@@ -1,14 +1,21 @@
-"""What every command handler gets: the resolved home, and the stores opened lazily."""
+"""What every command handler gets: the resolved home, and the stores opened lazily.
+
+Which event store: ``--store URL`` > ``CHATLOG_STORE`` > ``store =`` in config.toml > the
+local file store under the home. A ``nats://`` URL opens the JetStream store (the
+``openagent-chatlog[nats]`` extra); projections always stay local, under the home.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from functools import cached_property
 from pathlib import Path
 from typing import TextIO
 
-from eventlog import EventLog, FsyncPolicy, HomeLayout, resolve_home
+from eventlog import EventLog, FsyncPolicy, HomeLayout, InvalidArgumentError, resolve_home
+from eventlog.store import EventStore
 from projections.safe_text import terminal_safe
 
 
@@ -19,15 +26,29 @@ class Context:
         fsync: FsyncPolicy = "always",
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        store: str | None = None,
     ) -> None:
         self.home: Path = resolve_home(home)
         self.fsync: FsyncPolicy = fsync
+        self._store_flag = store
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
-        return cls(args.home, args.fsync)
+        return cls(args.home, args.fsync, store=getattr(args, "store", None))
+
+    @cached_property
+    def store_url(self) -> str | None:
+        """The store URL in force (None: the local file store); read when first needed."""
+        return store_setting(self._store_flag)
+
+    @cached_property
+    def store(self) -> EventStore:
+        """The event store: the JetStream store a URL names, else the local file store."""
+        if self.store_url:
+            return open_store(self.store_url)
+        return self.log
 
     @cached_property
     def layout(self) -> HomeLayout:
@@ -36,11 +57,18 @@ class Context:
 
     @cached_property
     def log(self) -> EventLog:
+        """The local file store (commands not yet working through :attr:`store`)."""
+        if self.store_url:
+            raise InvalidArgumentError(
+                "this command works on the local file store only, not with --store "
+                "(or CHATLOG_STORE / store in config.toml)"
+            )
         return EventLog(self.home, fsync=self.fsync)
 
     def close(self) -> None:
-        if "log" in self.__dict__:
-            self.log.close()
+        opened = [self.__dict__[name] for name in ("store", "log") if name in self.__dict__]
+        for store in {id(s): s for s in opened}.values():
+            store.close()
 
     def out(self, text: str = "") -> None:
         print(text, file=self.stdout)
@@ -48,3 +76,32 @@ class Context:
     def err(self, text: str) -> None:
         """A line for the user on stderr (quoted names and titles: terminal-safe)."""
         print(terminal_safe(text), file=self.stderr)
+
+
+def store_setting(flag: str | None, env: dict[str, str] | None = None) -> str | None:
+    """The store URL in force (None: the local file store)."""
+    if flag:
+        return flag
+    chosen = (os.environ if env is None else env).get("CHATLOG_STORE")
+    if chosen is not None:
+        return chosen or None  # set but empty: the local file store
+    from cli.backends.config import default_config_path, load_file_config
+
+    return load_file_config(default_config_path()).store or None
+
+
+def open_store(url: str) -> EventStore:
+    """The store a URL names (``nats://`` or ``tls://``: NATS JetStream)."""
+    from eventlog.jetstream_url import is_store_url
+
+    if not is_store_url(url):
+        raise InvalidArgumentError(
+            f"not a store URL: {url!r} (expected nats://host:port[,nats://...][?stream=NAME])"
+        )
+    try:
+        from eventlog.jetstream import JetStreamStore
+    except ImportError as exc:
+        raise InvalidArgumentError(
+            f"a NATS store needs nats-py ({exc}): pip install 'openagent-chatlog[nats]'"
+        ) from exc
+    return JetStreamStore(url)

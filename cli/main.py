@@ -42,6 +42,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "cli.cmd_maintain",
     "cli.cmd_import",
     "cli.cmd_serve",
+    "cli.cmd_sync",
 )
 
 EXIT_CODES: Final[tuple[tuple[type[ChatlogError], int], ...]] = (
@@ -120,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FSYNC_POLICIES,
         default="always",
         help="durability of appends (default: always)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep events in NATS JetStream: nats://host:port[,nats://...][?stream=NAME] "
+        "(default: $CHATLOG_STORE, store in config.toml, else files under the home)",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log more of what chatlog does, on stderr"

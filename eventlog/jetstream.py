@@ -41,8 +41,6 @@ from collections.abc import (
 from typing import Any, Final, TypeVar
 
 import msgspec
-import nats.errors
-import nats.js.errors
 from nats.js import api
 
 from eventlog.arguments import check_text, clean_tags
@@ -59,11 +57,14 @@ from eventlog.errors import (
 from eventlog.events import ROLES, AnyEvent, Message, SessionCreated
 from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
 from eventlog.jetstream_client import (
+    RETRY_PAUSE,
+    TRANSIENT,
     Connection,
     LoopThread,
     StoredMessage,
     WrongLastSequence,
     describe_error,
+    retrying,
     storage_errors,
 )
 from eventlog.jetstream_layout import (
@@ -97,19 +98,8 @@ E = TypeVar("E", bound=AnyEvent)
 T = TypeVar("T")
 
 MAX_CREATE_ATTEMPTS: Final = 32
-RETRY_PAUSE: Final = 0.2
 MSG_ID_HEADER: Final = api.Header.MSG_ID.value
 _ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
-# Failures after which a publish may or may not have been stored: retried as is.
-_UNCERTAIN = (
-    nats.errors.TimeoutError,
-    asyncio.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.js.errors.NoStreamResponseError,
-    nats.js.errors.ServiceUnavailableError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.OutboundBufferLimitError,
-)
 
 
 class JetStreamStore(EventStore):
@@ -131,7 +121,7 @@ class JetStreamStore(EventStore):
     async def _open(self) -> int:
         await self._conn.connect()
         wanted = self.address.replicas or (3 if self._conn.cluster_size() >= 3 else 1)
-        info = await self._conn.ensure_stream(wanted)
+        info = await retrying(lambda: self._conn.ensure_stream(wanted), self.address.append_timeout)
         return int(info.config.num_replicas or 1)
 
     def __repr__(self) -> str:
@@ -221,7 +211,9 @@ class JetStreamStore(EventStore):
     ) -> E:
         deadline = time.monotonic() + self.address.append_timeout
         while True:
-            tail = await self._tail(session_id)
+            tail = await retrying(
+                lambda: self._tail(session_id), max(0.0, deadline - time.monotonic())
+            )
             if tail is None:
                 raise SessionNotFoundError(f"no session {session_id}")
             if expected_seq is not None and expected_seq != tail.seq:
@@ -278,7 +270,7 @@ class JetStreamStore(EventStore):
                 if stored is not None and stored.headers.get(MSG_ID_HEADER) == msg_id:
                     return stored.seq  # an earlier attempt was stored; its ack was lost
                 raise
-            except _UNCERTAIN as exc:
+            except TRANSIENT as exc:
                 uncertain = exc
                 await asyncio.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
 

@@ -19,7 +19,7 @@ import contextlib
 import json
 import ssl
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, NamedTuple, TypeVar
 
 import nats
@@ -41,6 +41,7 @@ WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164})
 STREAM_NAME_IN_USE: Final = 10058
 READ_BATCH: Final = 1024
 CONSUMER_IDLE_SECONDS: Final = 60.0
+RETRY_PAUSE: Final = 0.2
 
 
 class StoredMessage(NamedTuple):
@@ -90,12 +91,48 @@ class LoopThread:
         self.loop.call_soon_threadsafe(callback, *args)
 
     def stop(self) -> None:
+        """Cancel what is left on the loop (the client's reader and pinger tasks), let
+        it finish, then stop the loop and its thread."""
         if self.loop.is_closed():
             return
+
+        async def cancel_the_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=2) if tasks else None
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(cancel_the_rest(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+# Failures that pass when a stream leader is elected or a server comes back: calls that
+# change nothing are retried on them (appends retry on their own, see JetStreamStore).
+TRANSIENT = (
+    nats.errors.TimeoutError,
+    asyncio.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+)
+
+
+async def retrying(make: Callable[[], Awaitable[T]], seconds: float) -> T:
+    """``await make()`` again after transient failures, for up to ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            return await make()
+        except TRANSIENT:
+            if asyncio.get_running_loop().time() + RETRY_PAUSE > deadline:
+                raise
+            await asyncio.sleep(RETRY_PAUSE)
 
 
 def describe_error(exc: BaseException) -> str:

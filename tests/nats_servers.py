@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ class NatsNode:
     """One nats-server process with JetStream, restartable on the same ports and data."""
 
     def __init__(
-        self, name: str, root: Path, *, cluster_port: int | None = None, routes: list[int] = ()
+        self, name: str, root: Path, *, cluster_port: int | None = None, routes: Sequence[int] = ()
     ) -> None:
         self.name = name
         self.root = root
@@ -212,7 +213,7 @@ class NatsCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             statuses = [
-                node.healthz(f"?stream={stream}&js-enabled-only=false")
+                node.healthz(f"?account=%24G&stream={stream}")
                 for node in self.nodes
                 if node.running()
             ]

@@ -45,6 +45,7 @@ class FileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stream: bool = True
     system_prompt: str | None = None
     llm_log: bool = False
+    store: str | None = None  # the event store's URL (see cli.context); not a backend key
 
 
 class BackendConfig(msgspec.Struct, frozen=True):
