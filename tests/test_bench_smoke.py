@@ -60,6 +60,7 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
         "rebuild",
         "search",
         "watcher",
+        "jetstream",
     }
     assert not [name for name, section in benchmarks.items() if "error" in section]
 
@@ -100,6 +101,13 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
 
     targets = {target["id"] for target in results["targets"]}
     assert {"rss_1gb", "storage_1gb", "rebuild_vs_fts5", "list_100k_warm"} <= targets
+    jetstream = benchmarks["jetstream"]
+    for variant in ("file_always", "jetstream_r1", "jetstream_r3"):
+        stats = jetstream["series"][variant]
+        assert stats["n"] > 0 and _is_number(stats["p50"]) and stats["p50"] <= stats["p99"]
+    assert jetstream["replicas"] == {"jetstream_r1": 1, "jetstream_r3": 3}
+    assert jetstream["lag"]["n"] > 0 and _is_number(jetstream["lag"]["p99"])
+
     for target in results["targets"]:
         assert set(target) >= {"id", "target", "measured", "met"}
         assert target["met"] in (True, False, None)
