@@ -77,6 +77,7 @@ from eventlog.jetstream_layout import (
     feed_token,
     marker_data,
     parse_feed_token,
+    session_token,
     stored_seq,
     token_stream_seq,
 )
@@ -448,6 +449,11 @@ class JetStreamStore(EventStore):
             raise SessionNotFoundError(f"no session {session_id}")
         return tail.seq
 
+    def position_after(self, session_id: str, entry: LogEntry) -> SessionPosition:
+        """Just after ``entry``, which this store read (its locator is a stream sequence)."""
+        validate_session_id(session_id)
+        return SessionPosition(entry.event.seq, session_token(entry.offset))
+
     def open_follower(self, session_id: str, position: SessionPosition | None = None) -> Follower:
         from eventlog.jetstream_follow import JetStreamFollower
 
@@ -468,7 +474,11 @@ class JetStreamStore(EventStore):
             changed: set[str] = set()
             subjects = [self.subjects.every(kind) for kind in ("s", "m", "a")]
             async for batch in self._conn.messages(
-                subjects, start + 1, state.last_seq, headers_only=True
+                subjects,
+                start + 1,
+                state.last_seq,
+                headers_only=True,
+                probe_subject=f"{self.address.stream}.>",
             ):
                 for message in batch:
                     sid = self.subjects.session_of(message.subject)

@@ -40,6 +40,9 @@ T = TypeVar("T")
 WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164})
 STREAM_NAME_IN_USE: Final = 10058
 READ_BATCH: Final = 1024
+# Reads of a few messages (a follower's or another home's catch-up after one append) are
+# answered by that many single gets; only a longer read sets up a consumer.
+PROBE_GETS: Final = 4
 CONSUMER_IDLE_SECONDS: Final = 60.0
 RETRY_PAUSE: Final = 0.2
 
@@ -348,11 +351,28 @@ class Connection:
         *,
         headers_only: bool = False,
         batch: int = READ_BATCH,
+        probe_subject: str | None = None,
     ) -> AsyncGenerator[list[StoredMessage], None]:
         """Batches of the messages on ``subjects`` with stream sequence in
-        [start_seq, stop_seq], read through an ephemeral consumer that is removed after."""
+        [start_seq, stop_seq]: the first few by single gets on ``probe_subject`` (default:
+        the one subject), the rest through an ephemeral consumer removed after."""
         if stop_seq < start_seq:
             return
+        probe = probe_subject or (subjects[0] if len(subjects) == 1 else None)
+        if probe is not None:
+            got: list[StoredMessage] = []
+            for _ in range(PROBE_GETS):
+                found = await self.next_message(probe, start_seq)
+                if found is None or found.seq > stop_seq:
+                    if got:
+                        yield got
+                    return
+                got.append(found)
+                start_seq = found.seq + 1
+                if found.seq == stop_seq:
+                    yield got
+                    return
+            yield got
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=max(1, start_seq),
