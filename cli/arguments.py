@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from eventlog import EventLog, InvalidSessionIdError, SessionNotFoundError
+from eventlog import InvalidSessionIdError, SessionNotFoundError
+from eventlog.store import EventStore
 
 SESSION_ID_HELP: Final = "session id, unique prefix, or its 6-hex suffix"
 ROLE_HELP: Final = "who wrote the message"
@@ -14,7 +15,7 @@ LIST_HINT: Final = "`chatlog list` shows the sessions"
 REPL_LIST_HINT: Final = "/list shows the sessions"
 
 
-def resolve_session(log: EventLog, text: str, list_hint: str = LIST_HINT) -> str:
+def resolve_session(log: EventStore, text: str, list_hint: str = LIST_HINT) -> str:
     """The full id a user meant by ``text`` (a full id, a unique prefix, or the 6-hex
     suffix), with errors that say what may be typed instead of the strict id pattern."""
     try:

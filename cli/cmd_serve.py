@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_serve(args: argparse.Namespace, ctx: Context) -> int:
     socket_path = (
-        Path(args.socket).expanduser().absolute() if args.socket else ctx.log.layout.socket_file
+        Path(args.socket).expanduser().absolute() if args.socket else ctx.layout.socket_file
     )
     from cli.server.server import Server  # loaded only when serving
 
@@ -64,5 +64,5 @@ def run_serve(args: argparse.Namespace, ctx: Context) -> int:
 
     import asyncio
 
-    asyncio.run(Server(ctx.log, config).run(on_ready=announce))
+    asyncio.run(Server(ctx.file_log, config).run(on_ready=announce))
     return 0

@@ -44,11 +44,12 @@ class Context:
         return store_setting(self._store_flag)
 
     @cached_property
-    def store(self) -> EventStore:
+    def log(self) -> EventStore:
         """The event store: the JetStream store a URL names, else the local file store."""
         if self.store_url:
+            self.layout.ensure()  # projections stay in the home whatever the store
             return open_store(self.store_url)
-        return self.log
+        return self.file_log
 
     @cached_property
     def layout(self) -> HomeLayout:
@@ -56,17 +57,17 @@ class Context:
         return HomeLayout(self.home)
 
     @cached_property
-    def log(self) -> EventLog:
-        """The local file store (commands not yet working through :attr:`store`)."""
+    def file_log(self) -> EventLog:
+        """The local file store, for what works on files only (not with --store)."""
         if self.store_url:
             raise InvalidArgumentError(
-                "this command works on the local file store only, not with --store "
-                "(or CHATLOG_STORE / store in config.toml)"
+                "this command needs the local file store: it does not work with a NATS "
+                "store yet (--store, CHATLOG_STORE or store in config.toml)"
             )
         return EventLog(self.home, fsync=self.fsync)
 
     def close(self) -> None:
-        opened = [self.__dict__[name] for name in ("store", "log") if name in self.__dict__]
+        opened = [self.__dict__[name] for name in ("log", "file_log") if name in self.__dict__]
         for store in {id(s): s for s in opened}.values():
             store.close()
 
