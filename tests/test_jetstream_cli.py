@@ -107,3 +107,36 @@ def test_a_store_that_is_down_is_one_line_and_exit_5(tmp_path: Path) -> None:
     done = run_chatlog("--store", down, "list", home=tmp_path / "a")
     assert done.returncode == 5
     assert done.stderr.count("\n") == 1 and "no server reachable" in done.stderr
+
+
+def test_watch_keeps_this_homes_projections_current_from_another_homes_appends(
+    tmp_path: Path, url: str
+) -> None:
+    home, other = tmp_path / "a", tmp_path / "b"
+    sid = ok(cli(other, url, "new", "--title", "watched")).strip()
+    with subprocess.Popen(
+        [chatlog_executable(), "--store", url, "--home", str(home), "watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as watcher:
+        try:
+            assert watcher.stdout is not None
+            assert sid in watcher.stdout.readline()  # the first catch-up takes it in
+            ok(cli(other, url, "append", sid, "--role", "user", input="seen by watch\n"))
+            assert f"updated {sid}" in watcher.stdout.readline()
+        finally:
+            watcher.terminate()
+            watcher.wait(timeout=30)
+    ok(cli(home, url, "views", sid))
+    view = json.loads((home / "sessions" / f"{sid}.json").read_text(encoding="utf-8"))
+    assert "seen by watch" in json.dumps(view)
+
+
+@pytest.mark.parametrize("command", [["chat"], ["serve"]])
+def test_commands_that_need_the_local_files_say_so_in_one_line(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    done = cli(tmp_path / "a", url, *command, input="")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "does not work with a NATS store" in done.stderr
