@@ -18,9 +18,9 @@ from types import FrameType
 from typing import Final, TextIO
 
 from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
-from cli.cmd_sessions import open_projections, plural
+from cli.cmd_sessions import open_projections
 from cli.context import Context
-from cli.output import is_terminal, to_json
+from cli.output import is_terminal, plural, to_json
 from eventlog import LogIssue
 from projections.catchup import Progress as ProgressCallback
 from projections.records import CatchUpReport

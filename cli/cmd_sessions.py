@@ -19,11 +19,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
+from cli import tagging
 from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
 from cli.context import Context
 from cli.export import EXPORT_FORMATS, render_export, write_export
-from cli.output import is_terminal, local_time, to_json, use_color
-from eventlog import InvalidArgumentError, SessionNotFoundError, short_id
+from cli.output import is_terminal, local_time, plural, to_json, use_color
+from eventlog import SessionNotFoundError, short_id
 from projections import Projections, SearchHit, SessionMeta, SnapshotMessage, views
 from projections.markdown import ROLE_HEADINGS, UNTITLED
 from projections.retention import resolve_archived
@@ -42,11 +43,6 @@ BOLD, REVERSE, DIM, RESET = "\x1b[1m", "\x1b[7m", "\x1b[2m", "\x1b[0m"
 def open_projections(ctx: Context) -> Iterator[Projections]:
     with Projections(ctx.log, layout=ctx.layout) as projections:
         yield projections
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 message``, ``2 messages``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def resolve_any(ctx: Context, id_or_prefix: str) -> str:
@@ -416,23 +412,19 @@ def run_title(args: argparse.Namespace, ctx: Context) -> int:
 def run_tag(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
-        if args.tag.strip() in projections.session_meta(sid).tags:
-            ctx.out(terminal_safe(f"{sid}: already tagged {args.tag.strip()}"))
-            return 0
-        ctx.log.add_tag(sid, args.tag)
-        tags = projections.session_meta(sid).tags
-    ctx.out(terminal_safe(f"{sid}: tags {', '.join(tags)}"))
+        change = tagging.add_tag(ctx.log, projections, sid, args.tag)
+    if not change.changed:
+        ctx.out(terminal_safe(f"{sid}: already tagged {change.tag}"))
+        return 0
+    ctx.out(terminal_safe(f"{sid}: tags {', '.join(change.tags)}"))
     return 0
 
 
 def run_untag(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
-        if args.tag.strip() not in projections.session_meta(sid).tags:
-            raise InvalidArgumentError(f"session {sid} has no tag {args.tag.strip()!r}")
-        ctx.log.remove_tag(sid, args.tag)
-        tags = projections.session_meta(sid).tags
-    ctx.out(terminal_safe(f"{sid}: tags {', '.join(tags) if tags else '(none)'}"))
+        change = tagging.remove_tag(ctx.log, projections, sid, args.tag)
+    ctx.out(terminal_safe(f"{sid}: tags {', '.join(change.tags) if change.tags else '(none)'}"))
     return 0
 
 

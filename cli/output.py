@@ -88,3 +88,8 @@ def use_color(stream: object, env: Mapping[str, str] | None = None) -> bool:
     """Colours (and rich rendering) only on a terminal, never with NO_COLOR or TERM=dumb."""
     env = os.environ if env is None else env
     return is_terminal(stream) and not env.get("NO_COLOR") and env.get("TERM", "") != "dumb"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

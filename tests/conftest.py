@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,9 @@ pytest.register_assert_rewrite("tests.store_contract")
 
 from eventlog import EventLog  # noqa: E402
 from tests.nats_servers import NatsCluster, unique_stream  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.repl_pty import Repl
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
@@ -49,6 +53,16 @@ def home(isolated_home: Path) -> Path:
 def log(home: Path) -> Iterator[EventLog]:
     with EventLog(home) as event_log:
         yield event_log
+
+
+@pytest.fixture
+def repls() -> Iterator[list[Repl]]:
+    """Every REPL a test starts (see ``tests.repl_pty.start``) is killed at the end,
+    whatever happened."""
+    started: list[Repl] = []
+    yield started
+    for repl in started:
+        repl.close()
 
 
 def run_chatlog(

@@ -119,3 +119,10 @@ def only_session(home: Path) -> str:
 def session_with_short_id(home: Path, short: str) -> str:
     with EventLog(home) as log:
         return log.resolve(short)
+
+
+def start(repls: list[Repl], *args: str, **kwargs: object) -> Repl:
+    """Start a REPL that the ``repls`` fixture kills at the end of the test."""
+    repl = Repl(*args, **kwargs)  # type: ignore[arg-type]
+    repls.append(repl)
+    return repl

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from eventlog import EventLog, Message
 from tests.conftest import chatlog_executable
-from tests.repl_pty import Repl, messages, only_session, session_with_short_id
-
-
-@pytest.fixture
-def repls() -> Iterator[list[Repl]]:
-    """Every REPL a test starts is killed at the end, whatever happened."""
-    started: list[Repl] = []
-    yield started
-    for repl in started:
-        repl.close()
-
-
-def start(repls: list[Repl], *args: str, **kwargs: object) -> Repl:
-    repl = Repl(*args, **kwargs)  # type: ignore[arg-type]
-    repls.append(repl)
-    return repl
-
+from tests.repl_pty import Repl, messages, only_session, session_with_short_id, start
 
 # ---------------------------------------------------------------- chatting and saving
 
 
 def test_a_message_and_the_echo_reply_are_saved_with_token_counts(home: Path, repls):
     repl = start(repls)
-    repl.run("hello there", until="No model is configured")
+    repl.run("hello there", until="(echo) hello there")
     assert repl.quit() == 0
 
     sid = only_session(home)
@@ -52,7 +33,7 @@ def test_a_message_and_the_echo_reply_are_saved_with_token_counts(home: Path, re
 def test_the_prompt_shows_the_short_id_of_the_session_being_saved(home: Path, repls):
     repl = start(repls)
     shown = repl.session_short
-    repl.run("hi", until="No model is configured")
+    repl.run("hi", until="(echo) hi")
     repl.quit()
     assert only_session(home).endswith("_" + shown)
 
@@ -71,7 +52,7 @@ def test_show_saves_prints_one_line_per_save_and_quiet_prints_none(home: Path, r
     assert re.search(r"💾 saved your message to \S+ \(#2, ~1 tokens\)", out)
     loud.quit()
     quiet = start(repls)
-    out = quiet.run("two", until="No model is configured")
+    out = quiet.run("two", until="(echo) two")
     assert "(echo) two" in out
     assert "💾" not in out
     quiet.quit()
@@ -86,7 +67,7 @@ def test_starting_and_leaving_without_a_word_leaves_no_empty_session(home: Path,
 
 def test_ctrl_d_exits_cleanly_and_says_where_the_session_is(home: Path, repls):
     repl = start(repls)
-    repl.run("bye soon", until="No model is configured")
+    repl.run("bye soon", until="(echo) bye soon")
     repl.control("d")
     repl.expect(f"is saved; to pick it up again: {chatlog_executable()} --home {home} chat ")
     repl.expect(f"--session {repl.session_short}")
@@ -114,7 +95,7 @@ def test_continue_resumes_the_most_recently_updated_session(home: Path, repls):
         log.append(older, "user", "touching the older one last")
     repl = start(repls, "--continue")
     assert session_with_short_id(home, repl.session_short) == older
-    repl.run("and on", until="No model is configured")
+    repl.run("and on", until="(echo) and on")
     repl.quit()
     assert [m.content for m in messages(home, older)][-2] == "and on"
     assert messages(home, newer) == []
@@ -122,7 +103,7 @@ def test_continue_resumes_the_most_recently_updated_session(home: Path, repls):
 
 def test_continue_shows_what_was_said_last(home: Path, repls):
     first = start(repls)
-    first.run("remember the llama", until="No model is configured")
+    first.run("remember the llama", until="(echo) remember the llama")
     first.quit()
     again = Repl("--continue")
     repls.append(again)
@@ -159,7 +140,7 @@ def test_esc_enter_adds_a_line_and_enter_sends_the_whole_message(home: Path, rep
     repl.key("esc-enter")
     repl.type("second line")
     repl.enter()
-    repl.expect("No model is configured")
+    repl.expect("(echo) first line")
     repl.prompt()
     repl.quit()
     (user, _reply) = messages(home, only_session(home))
@@ -168,7 +149,7 @@ def test_esc_enter_adds_a_line_and_enter_sends_the_whole_message(home: Path, rep
 
 def test_up_arrow_recalls_earlier_input_even_from_a_previous_run(home: Path, repls):
     first = start(repls)
-    first.run("the recalled message", until="No model is configured")
+    first.run("the recalled message", until="(echo) the recalled message")
     first.quit()
     history = home / "history"
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
@@ -184,8 +165,8 @@ def test_up_arrow_recalls_earlier_input_even_from_a_previous_run(home: Path, rep
 
 def test_ctrl_r_finds_an_earlier_input_by_a_word_in_it(home: Path, repls):
     repl = start(repls)
-    repl.run("alpha apples", until="No model is configured")
-    repl.run("beta bananas", until="No model is configured")
+    repl.run("alpha apples", until="(echo) alpha apples")
+    repl.run("beta bananas", until="(echo) beta bananas")
     repl.control("r")
     repl.type("apples")
     repl.enter()  # accept the search result into the input
@@ -227,7 +208,7 @@ def test_tab_completes_a_session_id_after_load(home: Path, repls):
 
 def test_ctrl_l_shows_the_recent_messages_and_keeps_the_typed_text(home: Path, repls):
     repl = start(repls)
-    repl.run("what was said", until="No model is configured")
+    repl.run("what was said", until="(echo) what was said")
     repl.type("draft")
     repl.control("l")
     repl.expect("last 2 of 2 messages")
@@ -241,13 +222,13 @@ def test_ctrl_l_shows_the_recent_messages_and_keeps_the_typed_text(home: Path, r
 
 def test_ctrl_n_starts_a_new_session_and_the_next_message_goes_there(home: Path, repls):
     repl = start(repls)
-    repl.run("in the first", until="No model is configured")
+    repl.run("in the first", until="(echo) in the first")
     first = repl.session_short
     repl.control("n")
     repl.expect("New session")
     second = repl.prompt()
     assert second != first
-    repl.run("in the second", until="No model is configured")
+    repl.run("in the second", until="(echo) in the second")
     repl.quit()
     assert messages(home, session_with_short_id(home, second))[0].content == "in the second"
     assert len(messages(home, session_with_short_id(home, first))) == 2
@@ -277,7 +258,7 @@ def test_on_a_color_terminal_replies_are_rendered_as_markdown(home: Path, repls)
 
 def test_no_color_prints_the_reply_text_as_it_is(home: Path, repls):
     repl = start(repls)
-    out = repl.run("**bold** stays", until="No model is configured")
+    out = repl.run("**bold** stays", until="(echo) **bold** stays")
     assert "(echo) **bold** stays" in out
     repl.quit()
 

@@ -72,7 +72,7 @@ def test_bad_arguments_are_one_line_with_the_usage(repl: Repl):
 def test_list_shows_sessions_newest_first_and_marks_the_current_one(home: Path, repl: Repl):
     saved_session(home, "Older talk", "a", "b")
     saved_session(home, "Newer talk", "c")
-    repl.run("hello", until="No model is configured")
+    repl.run("hello", until="(echo) hello")
     out = repl.run("/list", until="Newer talk")
     out += repl.run("/list", until="Older talk")
     current = session_with_short_id(home, repl.session_short)
@@ -90,7 +90,7 @@ def test_load_switches_by_unique_prefix_and_shows_the_recent_messages(home: Path
     assert f"Loaded session {sid}: Trip plans" in out
     assert "2 messages, 10 tokens" in out
     assert sid.endswith(repl.session_short)
-    repl.run("and when?", until="No model is configured")
+    repl.run("and when?", until="(echo) and when?")
     with EventLog(home) as log:
         contents = [getattr(e, "content", None) for e in log.read(sid)]
     assert contents[-2:] == ["and when?", contents[-1]]
@@ -112,7 +112,7 @@ def test_load_of_an_unknown_or_ambiguous_id_is_one_line_and_keeps_the_session(
 
 
 def test_info_and_current_describe_the_session(home: Path, repl: Repl):
-    repl.run("count me", until="No model is configured")
+    repl.run("count me", until="(echo) count me")
     repl.run("/title Counting", until="Title set")
     repl.run("/tag numbers", until="Tagged")
     out = repl.run("/info", until="Backend:")
@@ -125,11 +125,11 @@ def test_info_and_current_describe_the_session(home: Path, repl: Repl):
 
 
 def test_new_starts_a_fresh_session_and_leaves_the_old_one_intact(home: Path, repl: Repl):
-    repl.run("in the old one", until="No model is configured")
+    repl.run("in the old one", until="(echo) in the old one")
     old = repl.session_short
     repl.run("/new", until="New session")
     assert repl.session_short != old
-    repl.run("in the new one", until="No model is configured")
+    repl.run("in the new one", until="(echo) in the new one")
     with Projections(EventLog(home)) as proj:
         counts = {m.session_id[-6:]: m.message_count for m in proj.list_sessions()}
     assert counts == {old: 2, repl.session_short: 2}
@@ -158,7 +158,7 @@ def test_title_and_tags_are_events_in_the_log(home: Path, repl: Repl):
 
 def test_search_finds_messages_in_every_session(home: Path, repl: Repl):
     other = saved_session(home, "Garden", "the tomatoes need water", "daily, in the morning")
-    repl.run("are tomatoes a fruit", until="No model is configured")
+    repl.run("are tomatoes a fruit", until="(echo) are tomatoes a fruit")
     out = repl.run("/search tomatoes", until="/load <id> opens a session")
     assert other in out
     assert "Garden" in out
@@ -172,7 +172,7 @@ def test_search_finds_messages_in_every_session(home: Path, repl: Repl):
 
 
 def test_export_without_output_prints_the_markdown_export(home: Path, repl: Repl):
-    repl.run("export this", until="No model is configured")
+    repl.run("export this", until="(echo) export this")
     out = repl.run("/export", until="## 🤖 Assistant")
     sid = session_with_short_id(home, repl.session_short)
     assert f"**Session ID:** {sid}" in out
@@ -184,7 +184,7 @@ def test_export_writes_json_relative_to_the_working_directory(home: Path, tmp_pa
     workdir.mkdir()
     repl = Repl(cwd=workdir)
     try:
-        repl.run("json please", until="No model is configured")
+        repl.run("json please", until="(echo) json please")
         out = repl.run("/export --format=json --output=out.json", until="Exported")
         assert str(workdir / "out.json") in out
         repl.quit()
@@ -239,12 +239,13 @@ def test_delete_of_another_session_removes_its_log_and_projections(home: Path, r
 
 
 def test_delete_of_the_current_session_asks_first(home: Path, repl: Repl):
-    repl.run("keep me, maybe", until="No model is configured")
+    repl.run("keep me, maybe", until="(echo) keep me, maybe")
     current = session_with_short_id(home, repl.session_short)
     repl.type(f"/delete {repl.session_short}")
     repl.enter()
     repl.expect("Delete the current session")
     repl.type("n")
+    repl.enter()  # the answer is a line: its Enter is not left over for the next prompt
     repl.expect("Kept it.")
     repl.prompt()
     assert (home / "events" / f"{current}.jsonl").exists()
@@ -252,13 +253,14 @@ def test_delete_of_the_current_session_asks_first(home: Path, repl: Repl):
     repl.type(f"/delete {repl.session_short}")
     repl.enter()
     repl.expect("Delete the current session")
-    repl.type("y")
+    repl.type("yes")
+    repl.enter()
     repl.expect(f"Session deleted: {current}")
     repl.expect("Now in a new session")
     new_short = repl.prompt()
     assert not current.endswith(new_short)
     assert not (home / "events" / f"{current}.jsonl").exists()
-    repl.run("a fresh start", until="No model is configured")
+    repl.run("a fresh start", until="(echo) a fresh start")
     assert session_with_short_id(home, new_short) != current
 
 

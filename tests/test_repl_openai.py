@@ -21,14 +21,6 @@ def server() -> Iterator[FakeOpenAI]:
     yield from running()
 
 
-@pytest.fixture
-def repls() -> Iterator[list[Repl]]:
-    started: list[Repl] = []
-    yield started
-    for repl in started:
-        repl.close()
-
-
 def chat_with(repls: list[Repl], base_url: str, *args: str) -> Repl:
     repl = Repl(*args, env={"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test"})
     repls.append(repl)

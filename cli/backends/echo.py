@@ -1,7 +1,10 @@
-"""The offline backend: echoes the last user message and says how to configure a real model.
+"""The offline backend: echoes the last user message; :attr:`EchoBackend.setup_hint` says
+how to configure a real model.
 
-It is what runs when nothing is configured, so every reply states plainly that no model
-answered, and how to set one up. It reports no usage: the caller's token counts are estimates.
+It is what runs when nothing is configured. Every reply is marked ``(echo)`` so it is plain
+that no model answered; the setup hint is for the screen (the REPL shows it once), never
+part of a reply, so it does not land in the log, exports or search. It reports no usage:
+the caller's token counts are estimates.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class EchoBackend:
     model: str | None = None
 
     def __init__(self, config_path: Path | None = None) -> None:
-        self._hint = setup_hint(config_path)
+        self.setup_hint = setup_hint(config_path)
 
     def describe(self) -> str:
         return "echo (offline: no model is configured)"
@@ -37,7 +40,7 @@ class EchoBackend:
         import asyncio  # already loaded by the running loop; kept out of CLI start-up
 
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        reply = f"(echo) {last_user}\n\n{self._hint}"
+        reply = f"(echo) {last_user}"
         # Stream word by word so the offline reply takes the same path as a model's.
         for piece in re.findall(r"\S+\s*|\s+", reply):
             yield TextDelta(piece)

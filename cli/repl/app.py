@@ -31,7 +31,6 @@ from prompt_toolkit.application import get_app
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.history import History
 from prompt_toolkit.patch_stdout import patch_stdout
-from prompt_toolkit.shortcuts import create_confirm_session
 
 from cli.backends import BackendConfig, create_backend, resolve_backend_config
 from cli.context import Context
@@ -96,7 +95,7 @@ async def _read_line(_repl: ChatRepl) -> str:
 
 
 async def _confirm_line(question: str) -> bool:
-    print(question, flush=True)
+    print(f"{question} [y/N]", flush=True)
     try:
         answer = await _next_line()
     except EOFError:
@@ -144,11 +143,14 @@ def _keys_not_echoed(stdin: TextIO) -> Iterator[None]:
 
 
 async def _confirm(question: str) -> bool:
-    session = create_confirm_session(question)
+    """A yes/no question answered with a line (Enter included, so the Enter that ends the
+    answer never reaches the main prompt as an empty line); anything but y/yes is no."""
+    session: PromptSession[str] = PromptSession()
     try:
-        return await session.prompt_async(handle_sigint=False)
+        answer = await session.prompt_async(f"{question} [y/N] ", handle_sigint=False)
     except (EOFError, KeyboardInterrupt):
         return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _prompt_session(repl: ChatRepl, history: History) -> PromptSession[str]:
@@ -195,7 +197,7 @@ async def _main(
 
     try:
         repl.start(session=options.session, continue_last=options.continue_last)
-        repl.banner(config.reason)
+        repl.banner(config.reason, interactive=sys.stdin.isatty())
         loop.add_signal_handler(signal.SIGINT, interrupt)
         background.append(asyncio.create_task(watch_other_writers(repl)))
         while not repl.exit_requested:

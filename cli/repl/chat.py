@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 from cli.arguments import resolve_session
-from cli.backends import Backend
+from cli.backends import Backend, EchoBackend
 from cli.invocation import chatlog_command
-from cli.output import local_time
+from cli.output import local_time, plural
 from cli.repl.current import SessionView
 from cli.repl.render import Screen
 from cli.repl.turn import respond, save_user_message
@@ -68,6 +68,7 @@ class ChatRepl:
         self._reported_issues: set[tuple[str, int]] = set()
         self._choices: list[tuple[str, str | None]] = []
         self._choices_at = -CHOICES_TTL_SECONDS
+        self._setup_hint_shown = False
 
     # ------------------------------------------------------------------ state
 
@@ -104,14 +105,16 @@ class ChatRepl:
             else:
                 self.screen.notice("No earlier session to continue: starting a new one.")
 
-    def banner(self, backend_reason: str) -> None:
+    def banner(self, backend_reason: str, *, interactive: bool) -> None:
+        """What the REPL starts with; the key hints only when there are keys to press."""
         if self.view.pending:
             self.screen.say(f"chatlog · new session {self.view.session_id}")
         why = f" (from {backend_reason})" if backend_reason else ""
         self.screen.notice(f"Backend: {self.backend.describe()}{why}")
-        self.screen.notice(
-            "Enter sends · Esc Enter adds a line · /help lists commands · Ctrl+D quits"
-        )
+        if interactive:
+            self.screen.notice(
+                "Enter sends · Esc Enter adds a line · /help lists commands · Ctrl+D quits"
+            )
 
     def farewell(self) -> None:
         if self.view.pending:
@@ -176,6 +179,13 @@ class ChatRepl:
         """Ask the model to answer the session as it stands."""
         await respond(self.view, self.backend, self.screen, self.verbose)
         self.report_issues(self.view.issues)
+        self._show_setup_hint_once()
+
+    def _show_setup_hint_once(self) -> None:
+        """After the first echo reply, say once how to get a real model (screen only)."""
+        if isinstance(self.backend, EchoBackend) and not self._setup_hint_shown:
+            self._setup_hint_shown = True
+            self.screen.notice(self.backend.setup_hint)
 
     # ------------------------------------------------------------------ sessions
 
@@ -199,7 +209,12 @@ class ChatRepl:
         meta = self.projections.session_meta(session_id)
         self.fork_of = short_id(meta.forked_from.session_id) if meta.forked_from else None
         self.screen.success(f"{verb} session {session_id}: {meta.title or UNTITLED}")
-        self.screen.notice(f"   {meta.message_count} messages, {meta.total_tokens} tokens")
+        count = meta.message_count
+        shown = min(RECENT_ON_LOAD, len(view.messages))
+        below = f"; the last {shown} of {count} below" if 0 < shown < count else ""
+        self.screen.notice(
+            f"   {plural(count, 'message')}, {plural(meta.total_tokens, 'token')}{below}"
+        )
         self.show_recent(RECENT_ON_LOAD, heading=False)
 
     def show_recent(self, limit: int = RECENT_MESSAGES, *, heading: bool = True) -> None:

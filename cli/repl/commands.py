@@ -16,6 +16,7 @@ from typing import Final, NoReturn
 
 import msgspec
 
+from cli import tagging
 from cli.arguments import REPL_LIST_HINT, resolve_session
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import local_time
@@ -50,6 +51,7 @@ KEY_HELP: Final = (
     ("Ctrl+N", "start a new session"),
     ("Ctrl+C", "stop a streaming reply (the part shown is saved) / clear the input"),
     ("Ctrl+D", "quit (everything is already saved)"),
+    ("Ctrl+X Ctrl+E", "edit the message in $EDITOR"),
 )
 
 
@@ -176,17 +178,24 @@ async def cmd_title(repl: ChatRepl, rest: str) -> None:
 async def cmd_tag(repl: ChatRepl, rest: str) -> None:
     tag = _text_argument(rest, "/tag <tag>")
     view = repl.view
-    event = repl.log.add_tag(view.ensure_created(), tag)
-    view.note_own(event.seq)
-    repl.screen.success(f"Tagged {view.short_id} with {event.tag}")
+    change = tagging.add_tag(repl.log, repl.projections, view.ensure_created(), tag)
+    if change.seq is not None:
+        view.note_own(change.seq)
+    if change.changed:
+        repl.screen.success(f"Tagged {view.short_id} with {change.tag}")
+    else:
+        repl.screen.notice(f"{view.short_id} is already tagged {change.tag}.")
 
 
 async def cmd_untag(repl: ChatRepl, rest: str) -> None:
     tag = _text_argument(rest, "/untag <tag>")
     view = repl.view
-    event = repl.log.remove_tag(view.ensure_created(), tag)
-    view.note_own(event.seq)
-    repl.screen.success(f"Removed tag {event.tag} from {view.short_id}")
+    if view.pending:  # nothing saved yet, so no tags: do not create a session to say so
+        raise tagging.missing_tag_error(view.session_id, tag)
+    change = tagging.remove_tag(repl.log, repl.projections, view.session_id, tag)
+    if change.seq is not None:
+        view.note_own(change.seq)
+    repl.screen.success(f"Removed tag {change.tag} from {view.short_id}")
 
 
 async def cmd_search(repl: ChatRepl, rest: str) -> None:

@@ -10,6 +10,7 @@ no log exists, so starting the REPL and leaving without a word leaves no empty s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from cli.backends import ChatMessage
@@ -45,7 +46,10 @@ class SessionView:
     def __init__(self, log: EventStore, session_id: str | None = None) -> None:
         self.log = log
         self.pending = session_id is None
-        self.session_id = session_id or new_session_id()
+        # A pending id names the moment the session began: it is created with that time,
+        # so the id, `chatlog list` and /info agree on when.
+        self._reserved_at = datetime.now(UTC)
+        self.session_id = session_id or new_session_id(self._reserved_at)
         self.messages: list[Message] = []
         self.issues: list[LogIssue] = []
         self.unseen_from_others = 0
@@ -62,7 +66,9 @@ class SessionView:
         """Create the pending session's log (under its reserved id when still free)."""
         if self.pending:
             try:
-                self.session_id = self.log.create_session(session_id=self.session_id)
+                self.session_id = self.log.create_session(
+                    session_id=self.session_id, ts=self._reserved_at.isoformat()
+                )
             except SessionExistsError:
                 self.session_id = self.log.create_session()
             self.pending = False

@@ -134,11 +134,24 @@ class _Writer(Protocol):
     def __call__(self, text: str, /) -> None: ...
 
 
+class ChatMarkdown(Markdown):
+    """Markdown as chat clients show it: a line break typed inside a paragraph stays a line
+    break (markdown would join the lines with a space). Code blocks, lists and blank-line
+    paragraphs render as markdown does."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__(markup)
+        for token in self.parsed:
+            for child in token.children or ():
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
+
+
 class RichScreen:
     def __init__(self, out: TextIO) -> None:
         self.console = Console(file=out, highlight=False)
 
-    def _print(self, renderable: Text | Markdown) -> None:
+    def _print(self, renderable: Text | ChatMarkdown) -> None:
         _emit(lambda: self.console.print(renderable))
 
     def say(self, text: str) -> None:
@@ -154,7 +167,7 @@ class RichScreen:
         self._print(Text(f"✗ {terminal_safe(text)}", style="bold red"))
 
     def markdown(self, text: str) -> None:
-        self._print(Markdown(terminal_safe(text)))
+        self._print(ChatMarkdown(terminal_safe(text)))
 
     def reply(self, label: str) -> ReplyDisplay:
         self.console.print(Text(terminal_safe(label), style="bold cyan"))
@@ -173,7 +186,7 @@ class _MarkdownTail:
         return "".join(self.parts)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        lines = console.render_lines(Markdown(self.text), options, pad=False)
+        lines = console.render_lines(ChatMarkdown(self.text), options, pad=False)
         keep = max(1, console.height - 2)
         for line in lines[-keep:]:
             yield from line
@@ -209,4 +222,4 @@ class _RichReply:
         self._finished = True
         self._live.stop()
         if self._tail.parts:
-            self._console.print(Markdown(self._tail.text))
+            self._console.print(ChatMarkdown(self._tail.text))
