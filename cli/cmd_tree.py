@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 
 from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
-from cli.cmd_sessions import fork_note, open_projections, plural
+from cli.cmd_sessions import fork_note, open_projections
 from cli.context import Context
-from cli.output import to_json
+from cli.output import plural, to_json
 from eventlog import short_id
 from projections.api import TreeNode
 from projections.markdown import UNTITLED
