@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from eventlog import EventLog, InvalidArgumentError
+from eventlog import EventStore, InvalidArgumentError
 from projections import Projections
 
 
@@ -25,7 +25,7 @@ def missing_tag_error(session_id: str, tag: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"session {session_id} has no tag {tag.strip()!r}")
 
 
-def add_tag(log: EventLog, projections: Projections, session_id: str, tag: str) -> TagChange:
+def add_tag(log: EventStore, projections: Projections, session_id: str, tag: str) -> TagChange:
     clean = tag.strip()
     tags = tuple(projections.session_meta(session_id).tags)
     if clean in tags:
@@ -34,7 +34,7 @@ def add_tag(log: EventLog, projections: Projections, session_id: str, tag: str) 
     return TagChange(event.tag, True, tuple(projections.session_meta(session_id).tags), event.seq)
 
 
-def remove_tag(log: EventLog, projections: Projections, session_id: str, tag: str) -> TagChange:
+def remove_tag(log: EventStore, projections: Projections, session_id: str, tag: str) -> TagChange:
     clean = tag.strip()
     if clean not in projections.session_meta(session_id).tags:
         raise missing_tag_error(session_id, tag)
