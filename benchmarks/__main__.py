@@ -39,6 +39,7 @@ from benchmarks import (
     load,
     rebuild,
     search,
+    stats,
     watcher,
 )
 from benchmarks.harness import Json, Progress, machine_info
@@ -57,6 +58,7 @@ class Suite:
     list: listing.ListConfig
     rebuild: rebuild.RebuildConfig
     search: search.SearchConfig
+    stats: stats.StatsConfig
     watcher: watcher.WatcherConfig
     jetstream: jetstream.JetStreamConfig
 
@@ -84,6 +86,9 @@ MODES: dict[str, Suite] = {
         ),
         rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=1),
         search=search.SearchConfig(sessions=100, messages_per_session=1000, samples=60),
+        stats=stats.StatsConfig(
+            sessions=10_000, messages_per_session=10, samples=10, query_samples=20
+        ),
         watcher=watcher.WatcherConfig(
             sessions=200, samples=60, long_messages=10_000, long_samples=15
         ),
@@ -107,6 +112,9 @@ MODES: dict[str, Suite] = {
         list=listing.ListConfig(sessions=1000, messages_per_session=4, samples=50, cli_samples=4),
         rebuild=rebuild.RebuildConfig(sessions=100, events_per_session=500, samples=1),
         search=search.SearchConfig(sessions=20, messages_per_session=500, samples=20),
+        stats=stats.StatsConfig(
+            sessions=1000, messages_per_session=10, samples=4, query_samples=10
+        ),
         watcher=watcher.WatcherConfig(sessions=50, samples=12, long_messages=5000, long_samples=4),
         jetstream=jetstream.JetStreamConfig(samples=200, lag_samples=40),
     ),
@@ -127,6 +135,7 @@ MODES: dict[str, Suite] = {
         list=listing.ListConfig(sessions=30, messages_per_session=2, samples=5, cli_samples=1),
         rebuild=rebuild.RebuildConfig(sessions=5, events_per_session=20, samples=1),
         search=search.SearchConfig(sessions=5, messages_per_session=20, samples=3),
+        stats=stats.StatsConfig(sessions=20, messages_per_session=4, samples=1, query_samples=2),
         watcher=watcher.WatcherConfig(
             sessions=5, samples=3, long_messages=50, long_samples=1, gap_ms=(10, 30)
         ),
@@ -144,6 +153,7 @@ MODES["large"] = replace(
     commands=replace(
         MODES["default"].commands, lengths=(50_000, 1_000_000), samples={50_000: 3, 1_000_000: 1}
     ),
+    stats=replace(MODES["default"].stats, sessions=100_000),  # 1M messages
 )
 # A --large run is a full run with more in it: it is the last full run too.
 OUTPUT_STEM = {"default": "latest", "quick": "quick", "smoke": "smoke", "large": "latest"}
@@ -158,6 +168,7 @@ BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
     "list": listing.run,
     "rebuild": rebuild.run,
     "search": search.run,
+    "stats": stats.run,
     "watcher": watcher.run,
     "jetstream": jetstream.run,
 }

@@ -43,6 +43,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "cli.cmd_import",
     "cli.cmd_serve",
     "cli.cmd_sync",
+    "cli.cmd_stats",
 )
 
 EXIT_CODES: Final[tuple[tuple[type[ChatlogError], int], ...]] = (

@@ -18,7 +18,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -36,7 +36,7 @@ from eventlog import (
 from eventlog.atomic import write_atomic
 from eventlog.home import HomeLayout, ensure_private_dir
 from eventlog.store import ArchivedSession, DamageReport, Repair, SessionPosition
-from projections import deletion, fold, views
+from projections import deletion, fold, stats, views
 from projections import markdown as markdown_projection
 from projections import search as search_text
 from projections.catchup import CatchUp, Progress, candidates, is_stale
@@ -49,6 +49,7 @@ from projections.records import (
     SnapshotMessage,
 )
 from projections.retention import DEFAULT_MAX_SESSIONS, CleanupReport, FsckReport
+from projections.stats import Price, StatsQuery, StatsReport
 
 logger = logging.getLogger("chatlog")
 
@@ -318,6 +319,12 @@ class Projections:
                 )
             )
         return hits
+
+    def stats(self, query: StatsQuery, prices: Mapping[str, Price]) -> StatsReport:
+        """Messages, sessions, tokens and cost, grouped (see :mod:`projections.stats`)."""
+        with self._mutex:
+            self._fresh()
+            return stats.compute(self._db, query, prices)
 
     # ------------------------------------------------------------------ deleting
 

@@ -5,8 +5,9 @@ Tables:
 
 - ``sessions``: one row per session — the index entry, counters, title, tags, the
   ``session_created`` metadata, and the store position folded so far (the checkpoint);
-- ``messages``: one row per message — seq, role, time, tokens, usage, and its *locator*
-  (where the store can read it again); the text itself stays in the log;
+- ``messages``: one row per message — seq, role, time (also as microseconds since the
+  epoch, indexed, for statistics by time range), tokens, usage, and its *locator* (where
+  the store can read it again); the text itself stays in the log;
 - ``messages_fts``: a contentless FTS5 index of the messages' text (rowid = the message
   row's), so search costs no second copy of every message; snippets are cut from the log;
 - ``meta``: the schema version and the change feed position.
@@ -39,7 +40,7 @@ from eventlog.safefile import open_regular
 from eventlog.store import SessionPosition
 from projections.fold import MessageRow, SessionRow, instant_us
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 _CANNOT_WRITE: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
 
 logger = logging.getLogger("chatlog")
@@ -78,9 +79,11 @@ CREATE TABLE IF NOT EXISTS messages (
     backend TEXT,
     input_tokens INTEGER,
     output_tokens INTEGER,
-    estimated INTEGER NOT NULL
+    estimated INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_session ON messages (session, seq);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (ts_us);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     content,
     content = '',
@@ -270,6 +273,11 @@ class ProjectionDB:
         self.db.execute("COMMIT")
         self.db.execute("BEGIN IMMEDIATE")
 
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query of the tables above, for the read side's own reports
+        (statistics); a failure is a :class:`StorageError`."""
+        return self._query(sql, params)
+
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return cast("list[tuple[Any, ...]]", self.db.execute(sql, tuple(params)).fetchall())
@@ -415,8 +423,8 @@ class ProjectionDB:
         ids = range(first, first + len(rows))
         db.executemany(
             "INSERT INTO messages (id, session, seq, role, ts, token_count, locator, model,"
-            " backend, input_tokens, output_tokens, estimated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " backend, input_tokens, output_tokens, estimated, ts_us)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     rowid,
@@ -431,6 +439,7 @@ class ProjectionDB:
                     m.input_tokens,
                     m.output_tokens,
                     int(m.estimated),
+                    instant_us(m.ts),
                 )
                 for rowid, (m, _text) in zip(ids, rows, strict=True)
             ],

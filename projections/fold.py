@@ -9,6 +9,7 @@ size does not grow with the session. Messages are handed on one by one as
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -123,10 +124,28 @@ def apply(row: SessionRow | None, event: AnyEvent, session_id: str) -> SessionRo
             return msgspec.structs.replace(row, updated_at=event.ts)
 
 
+# Where backends and importers put the usage a model reported (the one place it is read):
+# the REPL's backends (openai, llm) write {"usage": {"prompt_tokens", "completion_tokens"}};
+# the Claude Code and Codex importers {"usage": {"input_tokens", "output_tokens", ...}}
+# (cache reads and writes are not counted as input); the llm logs.db importer top-level
+# "input_tokens" / "output_tokens"; the aider importer "tokens_sent" / "tokens_received" as
+# aider printed them ("5,244", "1.1k": a "k" count is rounded, so it is marked estimated).
+INPUT_KEYS: Final = ("prompt_tokens", "input_tokens")
+OUTPUT_KEYS: Final = ("completion_tokens", "output_tokens")
+_AIDER_COUNT: Final = re.compile(r"([0-9]{1,3}(?:,[0-9]{3})*|[0-9]{1,12})(?:\.([0-9]{1,3}))?(k?)")
+
+
 def message_row(event: Message, locator: int) -> MessageRow:
     meta = event.metadata
     usage = meta.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
+    usage = usage if isinstance(usage, dict) else meta
+    input_tokens = _first_count(usage, INPUT_KEYS)
+    output_tokens = _first_count(usage, OUTPUT_KEYS)
+    estimated = meta.get("usage_estimated") is True
+    if input_tokens is None and output_tokens is None and "tokens_received" in meta:
+        input_tokens, sent_rounded = _aider_count(meta.get("tokens_sent"))
+        output_tokens, received_rounded = _aider_count(meta.get("tokens_received"))
+        estimated = estimated or sent_rounded or received_rounded
     return MessageRow(
         seq=event.seq,
         role=event.role,
@@ -135,10 +154,32 @@ def message_row(event: Message, locator: int) -> MessageRow:
         locator=locator,
         model=_text(meta.get("model")),
         backend=_text(meta.get("backend")),
-        input_tokens=_count(usage.get("prompt_tokens", usage.get("input_tokens"))),
-        output_tokens=_count(usage.get("completion_tokens", usage.get("output_tokens"))),
-        estimated=bool(meta.get("usage_estimated", False)),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        estimated=estimated,
     )
+
+
+def _first_count(usage: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        found = _count(usage.get(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _aider_count(value: object) -> tuple[int | None, bool]:
+    """``"5,244"`` -> (5244, exact), ``"1.1k"`` -> (1100, rounded); anything else None."""
+    if not isinstance(value, str):
+        return None, False
+    match = _AIDER_COUNT.fullmatch(value.strip())
+    if match is None:
+        return None, False
+    whole, fraction, thousands = match.groups()
+    if not thousands:
+        return (None, False) if fraction else (int(whole.replace(",", "")), False)
+    scaled = int(whole.replace(",", "")) * 1000 + int((fraction or "").ljust(3, "0"))
+    return scaled, True
 
 
 def _text(value: object) -> str | None:

@@ -59,6 +59,7 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
         "list",
         "rebuild",
         "search",
+        "stats",
         "watcher",
         "jetstream",
     }
@@ -95,6 +96,11 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
             assert stats["n"] >= 1 and _is_number(stats["seconds_p50"])
             assert 5 < stats["peak_rss_mb"] < 500
         assert measured["storage"]["ratio"] > 1
+
+    stats = benchmarks["stats"]
+    assert stats["messages_counted"] == stats["messages"]
+    for series in stats["series"].values():
+        assert _is_number(series["p50"]) and _is_number(series["p50_vs_floor"])
 
     rebuild = benchmarks["rebuild"]["series"]
     assert _is_number(rebuild["rebuild"]["vs_fts5_insert"])

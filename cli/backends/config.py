@@ -7,7 +7,8 @@ Sources, strongest first:
 - model: ``--model`` > config.toml > :data:`DEFAULT_MODEL` (for ``llm``: llm's own default
   model, left empty here);
 - base URL and API key: ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` > config.toml > OpenAI's;
-- timeout, streaming, a ``system_prompt`` and ``llm_log`` (also write replies to llm's own
+- timeout, streaming, a ``system_prompt``, ``prices`` (per model, for ``chatlog stats``)
+  and ``llm_log`` (also write replies to llm's own
   ``logs.db``): config.toml only.
 
 config.toml lives in ``platformdirs.user_config_dir("chatlog")`` (on Linux
@@ -26,6 +27,7 @@ import msgspec
 import platformdirs
 
 from eventlog.errors import InvalidArgumentError
+from projections.stats import Price
 
 BackendName = Literal["echo", "openai", "llm"]
 BACKEND_NAMES: Final[tuple[str, ...]] = get_args(BackendName)
@@ -46,6 +48,7 @@ class FileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     system_prompt: str | None = None
     llm_log: bool = False
     store: str | None = None  # the event store's URL (see cli.context); not a backend key
+    prices: dict[str, Price] = {}  # [prices."model"]: read by `chatlog stats`
 
 
 class BackendConfig(msgspec.Struct, frozen=True):

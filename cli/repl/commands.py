@@ -212,6 +212,16 @@ async def cmd_search(repl: ChatRepl, rest: str) -> None:
     repl.screen.notice("/load <id> opens a session")
 
 
+async def cmd_stats(repl: ChatRepl, rest: str) -> None:
+    _no_arguments(rest, "/stats")
+    from cli.cmd_stats import session_and_today
+
+    view = repl.view
+    session_id = None if view.pending else view.session_id
+    for line in session_and_today(repl.projections, session_id):
+        repl.screen.say(line)
+
+
 def _export_parser() -> _ArgParser:
     parser = _ArgParser(
         prog="/export",
@@ -302,6 +312,7 @@ COMMANDS: Final[tuple[SlashCommand, ...]] = (
         (),
         True,
     ),
+    SlashCommand("/stats", "/stats", "tokens and cost of this session and today", cmd_stats),
     SlashCommand("/delete", "/delete <id>", "delete a session", cmd_delete, (), True),
     SlashCommand("/retry", "/retry", "ask the model again for the last message", cmd_retry),
     SlashCommand(

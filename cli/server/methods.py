@@ -216,6 +216,34 @@ async def session_search(caller: Caller, params: SearchParams) -> dict[str, Any]
     return {"hits": hits}
 
 
+class StatsParams(Params, frozen=True, forbid_unknown_fields=True):
+    """``session.stats``: every field optional; the result is ``chatlog stats --json``'s."""
+
+    session_id: str | None = None
+    by: str | None = None
+    since: str | None = None
+    until: str | None = None
+    utc: bool = False
+
+
+@method("session.stats", StatsParams)
+async def session_stats(caller: Caller, params: StatsParams) -> dict[str, Any]:
+    from cli.cmd_stats import build_query, load_prices, report_dict
+
+    if params.session_id is not None:
+        validate_session_id(params.session_id)
+    query = build_query(
+        by=params.by,
+        since=params.since,
+        until=params.until,
+        session_id=params.session_id,
+        utc=params.utc,
+    )
+    prices = load_prices()
+    report = await caller.storage.projections(lambda p: p.stats(query, prices))
+    return report_dict(report)
+
+
 @method("session.subscribe", SubscribeParams)
 async def session_subscribe(caller: Caller, params: SubscribeParams) -> dict[str, Any]:
     session_id = validate_session_id(params.session_id)
