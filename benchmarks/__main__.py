@@ -38,6 +38,7 @@ from benchmarks import (
     listing,
     load,
     rebuild,
+    redaction,
     search,
     stats,
     watcher,
@@ -61,6 +62,7 @@ class Suite:
     stats: stats.StatsConfig
     watcher: watcher.WatcherConfig
     jetstream: jetstream.JetStreamConfig
+    redaction: redaction.RedactionConfig
 
 
 MODES: dict[str, Suite] = {
@@ -93,6 +95,7 @@ MODES: dict[str, Suite] = {
             sessions=200, samples=60, long_messages=10_000, long_samples=15
         ),
         jetstream=jetstream.JetStreamConfig(samples=1000, lag_samples=200),
+        redaction=redaction.RedactionConfig(samples=2000),
     ),
     "quick": Suite(
         append=append.AppendConfig(
@@ -117,6 +120,7 @@ MODES: dict[str, Suite] = {
         ),
         watcher=watcher.WatcherConfig(sessions=50, samples=12, long_messages=5000, long_samples=4),
         jetstream=jetstream.JetStreamConfig(samples=200, lag_samples=40),
+        redaction=redaction.RedactionConfig(samples=300),
     ),
     "smoke": Suite(
         append=append.AppendConfig(
@@ -140,6 +144,7 @@ MODES: dict[str, Suite] = {
             sessions=5, samples=3, long_messages=50, long_samples=1, gap_ms=(10, 30)
         ),
         jetstream=jetstream.JetStreamConfig(samples=5, lag_samples=3, warmup=1),
+        redaction=redaction.RedactionConfig(samples=10, warmup=1),
     ),
 }
 # --large: the default run, plus the cases too slow for it (a 1.16 GB session, 100k sessions)
@@ -171,6 +176,7 @@ BENCHMARKS: dict[str, Callable[[Any, Path, Progress], Json]] = {
     "stats": stats.run,
     "watcher": watcher.run,
     "jetstream": jetstream.run,
+    "redaction": redaction.run,
 }
 
 

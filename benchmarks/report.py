@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
-from benchmarks import readside_report
+from benchmarks import readside_report, redaction
 from benchmarks.figures import fmt_x as _fmt_x
 from benchmarks.figures import get as _get
 from benchmarks.figures import target_row as _target
@@ -414,6 +414,8 @@ def _sections(results: Json) -> list[tuple[str, list[str], list[list[str]], str]
     if isinstance(bench.get("search"), dict) and "series" in bench["search"]:
         h, r = _search_rows(bench["search"])
         out.append(("Search", h, r, "lrrrrr"))
+    if isinstance(bench.get("redaction"), dict) and "series" in bench["redaction"]:
+        out.append(redaction.table(bench["redaction"]))
     watcher = bench.get("watcher")
     if isinstance(watcher, dict) and "lag" in watcher:
         short = f"{watcher.get('sessions')} short sessions"

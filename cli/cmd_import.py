@@ -43,13 +43,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--dry-run", action="store_true", help="report what would be imported; write nothing"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--no-redact",
+        action="store_true",
+        help="store secrets as they are (default: replaced by [REDACTED:<kind>])",
+    )
     parser.set_defaults(handler=run_import)
 
 
 def run_import(args: argparse.Namespace, ctx: Context) -> int:
     from cli.importers.run import Import  # parsers and rich load only when importing
 
-    job = Import(Path(args.path), ctx.home, args.source, dry_run=args.dry_run)
+    job = Import(
+        Path(args.path),
+        ctx.home,
+        args.source,
+        dry_run=args.dry_run,
+        redact_secrets=ctx.redact_secrets,
+    )
     try:
         job.run(progress=ctx.stderr, durable=ctx.fsync != "never")
     except ImportFormatError:

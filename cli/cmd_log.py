@@ -20,6 +20,7 @@ from eventlog import (
     SessionPosition,
     short_id,
 )
+from projections.views import Redactions, shown
 
 FOLLOW_POLL_SECONDS = 1.0
 
@@ -61,6 +62,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="fail with exit code 4 unless the session's last seq is N",
     )
     append.add_argument("--json", action="store_true", help="print the stored event as JSON")
+    append.add_argument(
+        "--no-redact",
+        action="store_true",
+        help="store secrets as they are (default: replaced by [REDACTED:<kind>])",
+    )
     append.set_defaults(handler=run_append)
 
     tail = sub.add_parser(
@@ -123,20 +129,31 @@ def run_append(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _print_entries(ctx: Context, entries: list[LogEntry], as_json: bool, sid: str) -> None:
+def _print_entries(
+    ctx: Context, entries: list[LogEntry], as_json: bool, sid: str, redactions: Redactions
+) -> None:
     for entry in entries:
-        ctx.out(
-            to_json(event_as_dict(entry.event, sid)) if as_json else describe_event(entry.event)
-        )
+        event = shown(entry.event, redactions)
+        ctx.out(to_json(event_as_dict(event, sid)) if as_json else describe_event(event))
     ctx.stdout.flush()
+
+
+def _redactions(ctx: Context, sid: str) -> dict[int, tuple[str, str | None]]:
+    """The session's redacted messages (from the projections: redactions follow the
+    messages they hide, so a reader from the start or the end would meet them too late)."""
+    from projections import Projections
+
+    with Projections(ctx.log, layout=ctx.layout) as projections:
+        return dict(projections.redactions(sid))
 
 
 def run_tail(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
+    redactions = _redactions(ctx, sid)
     position = None
     if args.lines is not None:
         entries = ctx.log.read_last(sid, max(args.lines, 0))
-        _print_entries(ctx, entries, args.json, sid)
+        _print_entries(ctx, entries, args.json, sid, redactions)
         if entries:
             position = ctx.log.position_after(sid, entries[-1])
         elif args.follow and args.lines <= 0:
@@ -146,11 +163,11 @@ def run_tail(args: argparse.Namespace, ctx: Context) -> int:
         if result.state == "missing":
             raise SessionNotFoundError(f"no session {sid}")
         for batch in result.batches:
-            _print_entries(ctx, batch.entries, args.json, sid)
+            _print_entries(ctx, batch.entries, args.json, sid, redactions)
             position = batch.position
     if not args.follow:
         return 0
-    return _follow(ctx, sid, position, args.json)
+    return _follow(ctx, sid, position, args.json, redactions)
 
 
 def _end_position(ctx: Context, sid: str) -> SessionPosition | None:
@@ -158,7 +175,13 @@ def _end_position(ctx: Context, sid: str) -> SessionPosition | None:
     return ctx.log.position_after(sid, last[-1]) if last else None
 
 
-def _follow(ctx: Context, sid: str, position: SessionPosition | None, as_json: bool) -> int:
+def _follow(
+    ctx: Context,
+    sid: str,
+    position: SessionPosition | None,
+    as_json: bool,
+    redactions: Redactions,
+) -> int:
     """Print events appended after ``position``, woken by the store's change notices, with
     a periodic re-check so nothing is missed if a notice is. Every event appended before
     a delete is printed before the deletion is reported."""
@@ -168,7 +191,7 @@ def _follow(ctx: Context, sid: str, position: SessionPosition | None, as_json: b
     try:
         while True:
             batch = follower.read()
-            _print_entries(ctx, batch.entries, as_json, sid)
+            _print_entries(ctx, batch.entries, as_json, sid, redactions)
             if follower.gone:
                 ctx.err(f"chatlog: session {sid} was deleted")
                 return 0

@@ -33,10 +33,13 @@ class Context:
         self._store_flag = store
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.no_redact = False  # --no-redact: store secrets as they are
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
-        return cls(args.home, args.fsync, store=getattr(args, "store", None))
+        ctx = cls(args.home, args.fsync, store=getattr(args, "store", None))
+        ctx.no_redact = bool(getattr(args, "no_redact", False))
+        return ctx
 
     @cached_property
     def store_url(self) -> str | None:
@@ -52,6 +55,21 @@ class Context:
         return self.file_log
 
     @cached_property
+    def redact_secrets(self) -> bool:
+        """Whether stored messages are redacted: yes unless ``--no-redact`` or
+        ``redact_secrets = false`` in config.toml (a config.toml that cannot be read
+        leaves it on; commands that use that file report why)."""
+        if self.no_redact:
+            return False
+        from cli.backends.config import default_config_path, load_file_config
+        from eventlog import ChatlogError
+
+        try:
+            return load_file_config(default_config_path()).redact_secrets
+        except ChatlogError:
+            return True
+
+    @cached_property
     def layout(self) -> HomeLayout:
         """The home's file layout (projections live there whatever the store)."""
         return HomeLayout(self.home)
@@ -64,7 +82,7 @@ class Context:
                 "this command needs the local file store: it does not work with a NATS "
                 "store yet (--store, CHATLOG_STORE or store in config.toml)"
             )
-        return EventLog(self.home, fsync=self.fsync)
+        return EventLog(self.home, fsync=self.fsync, redact_secrets=self.redact_secrets)
 
     def close(self) -> None:
         opened = [self.__dict__[name] for name in ("log", "file_log") if name in self.__dict__]

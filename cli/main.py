@@ -40,6 +40,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "cli.cmd_sessions",
     "cli.cmd_tree",
     "cli.cmd_maintain",
+    "cli.cmd_secrets",
     "cli.cmd_import",
     "cli.cmd_serve",
     "cli.cmd_sync",

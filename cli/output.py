@@ -17,7 +17,7 @@ from eventlog import (
     SessionUntagged,
 )
 from eventlog.clock import parse_timestamp
-from eventlog.events import SessionForked, event_type
+from eventlog.events import MessageRedacted, SessionForked, event_type
 from projections.safe_text import terminal_safe
 
 _json = msgspec.json.Encoder()
@@ -72,6 +72,8 @@ def _event_line(event: AnyEvent) -> str:
             return f"{head}  untagged {tag}"
         case SessionForked(parent=parent, parent_seq=parent_seq):
             return f"{head}  forked from {parent} at #{parent_seq}"
+        case MessageRedacted(target=target, reason=reason):
+            return f"{head}  redacted #{target}" + (f" ({reason})" if reason else "")
         case _:
             return f"{head}  {event_type(event)}"
 

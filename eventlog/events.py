@@ -64,8 +64,23 @@ class SessionForked(Event, tag="session_forked", frozen=True, kw_only=True):
     parent_seq: int
 
 
+class MessageRedacted(Event, tag="message_redacted", frozen=True, kw_only=True):
+    """The message at seq ``target`` is redacted: from this event on no view shows its
+    text, and ``compact`` removes the text from the log. (Readers older than this type
+    skip its line as a foreign one, as they skip every type they do not know.)"""
+
+    target: int
+    reason: str | None = None
+
+
 AnyEvent = (
-    SessionCreated | Message | SessionTitled | SessionTagged | SessionUntagged | SessionForked
+    SessionCreated
+    | Message
+    | SessionTitled
+    | SessionTagged
+    | SessionUntagged
+    | SessionForked
+    | MessageRedacted
 )
 EVENT_TYPES: Final[tuple[type[AnyEvent], ...]] = (
     SessionCreated,
@@ -74,6 +89,7 @@ EVENT_TYPES: Final[tuple[type[AnyEvent], ...]] = (
     SessionTagged,
     SessionUntagged,
     SessionForked,
+    MessageRedacted,
 )
 KNOWN_TYPE_TAGS: Final[frozenset[str]] = frozenset(
     str(t.__struct_config__.tag) for t in EVENT_TYPES

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 import msgspec
 
-from eventlog import reading, upkeep
+from eventlog import reading, redaction, upkeep
 from eventlog.arguments import check_text, clean_tags
 from eventlog.atomic import fsync_dir, write_exclusive
 from eventlog.clock import utc_now_iso
@@ -63,6 +63,7 @@ from eventlog.scan import START, Cursor, LogEntry, LogIssue, Scan, read_tail_sta
 from eventlog.store import (
     ArchivedSession,
     Changes,
+    Compaction,
     DamageReport,
     EventStore,
     Follower,
@@ -117,6 +118,7 @@ class EventLog(EventStore):
         interval_ms: int = 1000,
         max_open: int = 64,
         file_ops: FileOps = DEFAULT_FILE_OPS,
+        redact_secrets: bool = True,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise InvalidArgumentError(
@@ -128,6 +130,9 @@ class EventLog(EventStore):
         self.home = self.layout.root
         self.fsync: FsyncPolicy = fsync
         self.interval = interval_ms / 1000.0
+        # Secrets in messages (and new sessions' titles and metadata) are replaced by
+        # [REDACTED:<kind>] before anything is written (see eventlog.redaction).
+        self.redact_secrets = redact_secrets
         self._ops = file_ops
         self._max_open = max_open
         self._handles: OrderedDict[str, _Handle] = OrderedDict()
@@ -166,6 +171,11 @@ class EventLog(EventStore):
         check_text("title", title, optional=True)
         cleaned_tags = clean_tags(tags)
         created_at = ts or utc_now_iso()
+        if session_id is not None:
+            validate_session_id(session_id)  # refused before the detectors load
+        if self.redact_secrets:
+            title = redaction.redact_text(title)[0] if title else title
+            metadata = redaction.redact_message("", metadata or {}).metadata
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             sid = validate_session_id(session_id) if session_id is not None else new_session_id()
             event = SessionCreated(
@@ -270,6 +280,9 @@ class EventLog(EventStore):
         ):
             raise InvalidArgumentError("token_count must be a non-negative integer")
         meta = dict(metadata or {})
+        if self.redact_secrets:
+            self._log_path(session_id)  # a hostile id is refused before the detectors load
+            content, meta, _kinds = redaction.redact_message(content, meta)
 
         def build(seq: int, now: str) -> Message:
             return Message(
@@ -456,6 +469,15 @@ class EventLog(EventStore):
 
     def repair(self, session_id: str) -> Repair | None:
         return self._exclusive(session_id, upkeep.repair)
+
+    def compact(self, session_id: str) -> Compaction | None:
+        live = self._exclusive(session_id, upkeep.compact_log)
+        archived = upkeep.compact_archive(self.layout, session_id)
+        if live is None and not os.path.lexists(upkeep.archive_path(self.layout, session_id)):
+            return None
+        seqs = (live[1] if live is not None else set()) | archived[1]
+        quarantined = upkeep.compact_quarantine(self.layout, session_id, seqs) if seqs else 0
+        return Compaction(session_id, live[0] if live else 0, archived[0], quarantined)
 
     def archive(self, session_id: str) -> ArchivedSession:
         found = self._exclusive(session_id, upkeep.archive)

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
-from eventlog.events import AnyEvent, Message, SessionTagged, SessionTitled, SessionUntagged
+from eventlog.events import (
+    AnyEvent,
+    Message,
+    MessageRedacted,
+    SessionTagged,
+    SessionTitled,
+    SessionUntagged,
+)
 from eventlog.scan import LogEntry, LogIssue
 
 E = TypeVar("E", bound=AnyEvent)
@@ -123,6 +130,17 @@ class Repair(msgspec.Struct, frozen=True):
     bytes: int
     quarantine: str  # where the removed bytes are kept
     report: str  # its JSON description
+
+
+class Compaction(msgspec.Struct, frozen=True):
+    """What :meth:`EventStore.compact` did to one session: ``messages`` lines rewritten
+    without their redacted text (in the live log, ``archived`` in its archive), and
+    ``quarantined`` quarantined lines of it removed."""
+
+    session_id: str
+    messages: int = 0
+    archived: int = 0
+    quarantined: int = 0
 
 
 class ArchivedSession(msgspec.Struct, frozen=True):
@@ -234,6 +252,7 @@ class EventStore(abc.ABC):
         from eventlog.errors import InvalidArgumentError
         from eventlog.events import SessionCreated, SessionForked
         from eventlog.ids import new_session_id
+        from eventlog.redaction import redacted_message
 
         check_text("title", title, optional=True)
         last = self.last_seq(parent)
@@ -243,6 +262,11 @@ class EventStore(abc.ABC):
         fork_id = new_session_id()
         now = utc_now_iso()
 
+        # A message redacted in the parent, even after ``at``, is copied without its text.
+        redactions = {
+            event.target: event for event in self.read(parent) if isinstance(event, MessageRedacted)
+        }
+
         def events() -> Iterator[AnyEvent]:
             seq = 0
             for event in self.read(parent):
@@ -250,6 +274,9 @@ class EventStore(abc.ABC):
                     break
                 if isinstance(event, SessionCreated):
                     yield msgspec.structs.replace(event, session_id=fork_id, metadata={})
+                elif isinstance(event, Message) and event.seq in redactions:
+                    redaction = redactions[event.seq]
+                    yield redacted_message(event, redaction.ts, redaction.reason)
                 else:
                     yield event
                 seq = event.seq
@@ -279,6 +306,23 @@ class EventStore(abc.ABC):
         for event in stream:
             self.append_event(session_id, _renumbered(event))
         return session_id
+
+    def redact(self, session_id: str, target: int, reason: str | None = None) -> MessageRedacted:
+        """Append a redaction of the event at seq ``target`` (the caller checks it is a
+        message); ``compact`` then removes its text for good."""
+        from eventlog.arguments import check_text
+        from eventlog.errors import InvalidArgumentError
+
+        check_text("reason", reason, optional=True)
+        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+            raise InvalidArgumentError("the seq to redact must be a positive integer")
+
+        def build(seq: int, now: str) -> MessageRedacted:
+            if target >= seq:
+                raise InvalidArgumentError(f"session {session_id} has no seq {target}")
+            return MessageRedacted(seq=seq, ts=now, target=target, reason=reason or None)
+
+        return self.append_event(session_id, build)
 
     @abc.abstractmethod
     def delete_session(self, session_id: str) -> None:
@@ -380,6 +424,23 @@ class EventStore(abc.ABC):
     def repair(self, session_id: str) -> Repair | None:
         """Move the session's damaged lines to quarantine (None: nothing to repair).
         Taken under the same exclusion as appends: no append is lost."""
+
+    def compact(self, session_id: str) -> Compaction | None:
+        """Remove the text of the session's redacted messages for good: each such event
+        is rewritten with its content and metadata replaced (seq, time, role kept), in the
+        live log (under the same exclusion as appends: no append is lost; a crash leaves
+        the old log or the new one), in its archive and in quarantined lines. None: the
+        session does not exist (live or archived).
+
+        A store that cannot rewrite what it holds says so (the JetStream store does not
+        erase messages yet: its redactions hide the text in every view, but the stream
+        keeps it until the session is deleted)."""
+        from eventlog.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"compact is not available on this store ({type(self).__name__}); redacted "
+            "messages stay hidden in every view, and `chatlog delete` removes a session's text"
+        )
 
     @abc.abstractmethod
     def archive(self, session_id: str) -> ArchivedSession:

@@ -14,6 +14,10 @@ where each came from (``.json`` beside it), then replaces the log by a copy with
 Archive keeps a session as its log, gzip-compressed and byte-for-byte, at
 ``archive/<id>.jsonl.gz``; restore creates the log only if none exists and removes the
 archive only once the log is durable.
+
+Compact rewrites the lines of redacted messages without their text (seq, time and role
+kept, checksums valid) the way repair removes damaged lines: under the lock, streamed, a
+copy renamed over the log. Archives and quarantined lines lose the text too.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -30,16 +35,19 @@ from typing import Final
 import msgspec
 
 from eventlog.atomic import fsync_dir, temp_name, write_atomic, write_exclusive
+from eventlog.codec import encode_line
 from eventlog.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
 )
+from eventlog.events import Message, MessageRedacted
 from eventlog.home import HomeLayout, ensure_private_dir
 from eventlog.ids import is_valid_session_id, validate_session_id
 from eventlog.reading import CHUNK, scan_chunks
+from eventlog.redaction import redacted_message
 from eventlog.safefile import open_regular, read_all
-from eventlog.scan import LogIssue
+from eventlog.scan import LogEntry, LogIssue
 from eventlog.store import ArchivedSession, DamageReport, Repair
 
 DAMAGE_KINDS: Final = frozenset({"checksum", "malformed", "out_of_order", "torn"})
@@ -162,9 +170,13 @@ def archive(layout: HomeLayout, session_id: str, fd: int) -> ArchivedSession:
 
 
 def _compressed(fd: int, size: int) -> Iterator[bytes]:
+    return _gzipped(_ranges(fd, iter([(0, size)])))
+
+
+def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
-    for pos in range(0, size, CHUNK):
-        yield compressor.compress(read_all(fd, pos, min(size, pos + CHUNK)))
+    for chunk in chunks:
+        yield compressor.compress(chunk)
     yield compressor.flush()
 
 
@@ -278,3 +290,123 @@ def remove_stale_temps(layout: HomeLayout) -> list[str]:
                 path.unlink()
                 removed.append(str(path))
     return removed
+
+
+# ---------------------------------------------------------------------- compact
+
+# A quarantined line's start, torn or damaged as it may be: the type and seq are written
+# first, so even a partial message line says which message it was.
+_QUARANTINED_MESSAGE = re.compile(rb'^\{"type":"message","v":\d+,"seq":(\d{1,19})[,}]')
+_QUARANTINE_SUFFIXES: Final = (".damaged", ".torn")
+_REMOVED: Final = b'{"removed":"a redacted message line"}\n'
+
+
+def _redactions(fd: int, path: str, size: int) -> dict[int, MessageRedacted]:
+    """Redaction events of the log, by the seq they redact (the first one counts)."""
+    found: dict[int, MessageRedacted] = {}
+    for scan in scan_chunks(fd, path, 0, 0, 0, size):
+        for entry in scan.entries:
+            if isinstance(entry.event, MessageRedacted):
+                found.setdefault(entry.event.target, entry.event)
+    return found
+
+
+def _rewrites(
+    fd: int, path: str, size: int, redactions: dict[int, MessageRedacted]
+) -> Iterator[tuple[LogEntry, bytes]]:
+    """Each message line still holding redacted text, with the line that replaces it."""
+    for scan in scan_chunks(fd, path, 0, 0, 0, size):
+        for entry in scan.entries:
+            event = entry.event
+            redaction = redactions.get(event.seq)
+            if redaction is not None and isinstance(event, Message):
+                replaced = redacted_message(event, redaction.ts, redaction.reason)
+                if replaced != event:
+                    yield entry, encode_line(replaced)
+
+
+def _compacted(
+    fd: int, path: str, size: int, redactions: dict[int, MessageRedacted]
+) -> Iterator[bytes]:
+    """The log with every redacted line replaced; every other byte as it was (damaged
+    and foreign lines, a torn tail)."""
+    pos = 0
+    for entry, line in _rewrites(fd, path, size, redactions):
+        yield from _ranges(fd, iter([(pos, entry.offset)]))
+        yield line
+        pos = entry.end
+    yield from _ranges(fd, iter([(pos, size)]))
+
+
+def compact_log(layout: HomeLayout, session_id: str, fd: int) -> tuple[int, set[int]]:
+    """Rewrite the log (open as ``fd``, locked) without its redacted text: a copy is
+    written aside, fsynced and renamed over the log, so a crash leaves the old log or the
+    new one. Returns how many lines were rewritten, and every redacted seq."""
+    path = layout.log_path(session_id)
+    size = os.fstat(fd).st_size
+    redactions = _redactions(fd, str(path), size)
+    if not redactions:
+        return 0, set()
+    count = sum(1 for _ in _rewrites(fd, str(path), size, redactions))
+    if count:
+        write_atomic(path, _compacted(fd, str(path), size, redactions))
+    return count, set(redactions)
+
+
+def compact_archive(layout: HomeLayout, session_id: str) -> tuple[int, set[int]]:
+    """:func:`compact_log` for the session's archive (decompressed aside, rewritten,
+    compressed again, renamed over the archive)."""
+    source = archive_path(layout, session_id)
+    if not os.path.lexists(source):
+        return 0, set()
+    plain = layout.archive_dir / f".{session_id}.compacting"
+    plain.unlink(missing_ok=True)
+    write_exclusive(plain, _decompressed(source))
+    try:
+        fd = open_regular(plain)
+        try:
+            size = os.fstat(fd).st_size
+            redactions = _redactions(fd, str(plain), size)
+            count = sum(1 for _ in _rewrites(fd, str(plain), size, redactions))
+            if count:
+                write_atomic(source, _gzipped(_compacted(fd, str(plain), size, redactions)))
+        finally:
+            os.close(fd)
+    finally:
+        plain.unlink(missing_ok=True)
+    return count, set(redactions)
+
+
+def compact_quarantine(layout: HomeLayout, session_id: str, seqs: set[int]) -> int:
+    """Remove the session's quarantined lines that were (or began) messages at ``seqs``;
+    returns how many. Files are rewritten aside and renamed, a line at a time."""
+    validate_session_id(session_id)
+    try:
+        names = sorted(os.listdir(layout.quarantine_dir))
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        if not (name.startswith(f"{session_id}.") and name.endswith(_QUARANTINE_SUFFIXES)):
+            continue
+        path = layout.quarantine_dir / name
+        count = sum(1 for line in _lines(path) if _redacted_line(line, seqs))
+        if count:
+            kept = (_REMOVED if _redacted_line(line, seqs) else line for line in _lines(path))
+            write_atomic(path, kept)
+            removed += count
+    return removed
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    fd = open_regular(path)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            yield from file
+    finally:
+        os.close(fd)
+
+
+def _redacted_line(line: bytes, seqs: set[int]) -> bool:
+    match = _QUARANTINED_MESSAGE.match(line)
+    return match is not None and int(match.group(1)) in seqs

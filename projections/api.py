@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 import msgspec
 
@@ -31,11 +32,13 @@ from eventlog import (
     Message,
     SessionNotFoundError,
     StorageError,
+    redaction,
     validate_session_id,
 )
 from eventlog.atomic import write_atomic
+from eventlog.events import MessageRedacted
 from eventlog.home import HomeLayout, ensure_private_dir
-from eventlog.store import ArchivedSession, DamageReport, Repair, SessionPosition
+from eventlog.store import ArchivedSession, Compaction, DamageReport, Repair, SessionPosition
 from projections import deletion, fold, stats, views
 from projections import markdown as markdown_projection
 from projections import search as search_text
@@ -52,6 +55,14 @@ from projections.retention import DEFAULT_MAX_SESSIONS, CleanupReport, FsckRepor
 from projections.stats import Price, StatsQuery, StatsReport
 
 logger = logging.getLogger("chatlog")
+
+
+class SecretFinding(NamedTuple):
+    """A message holding secrets: where, and of which kinds (never the secret)."""
+
+    session_id: str
+    seq: int
+    kinds: list[str]
 
 
 class Projections:
@@ -169,24 +180,30 @@ class Projections:
         found = self._db.session(session_id)
         return found[1] if found is not None else None
 
-    def _view(self, session_id: str) -> tuple[SessionMeta, SessionPosition]:
+    def _view(self, session_id: str) -> tuple[SessionMeta, SessionPosition, views.Redactions]:
         with self._mutex:
             validate_session_id(session_id)
             self._fresh()
-            found = self._current(session_id)
+            redactions = self._db.redactions(session_id)
+            found = self._current(session_id, redactions)
             if found is None:
                 raise self._not_found(session_id)
-            return found[0].meta(), found[1]
+            return found[0].meta(), found[1], redactions
+
+    def redactions(self, session_id: str) -> views.Redactions:
+        """The session's redacted messages, seq -> (when, reason): readers that stream
+        its events themselves show those through :func:`projections.views.shown`."""
+        return self._view(session_id)[2]
 
     def messages(self, session_id: str) -> tuple[SessionMeta, Iterator[SnapshotMessage]]:
         """The session's metadata and its messages, streamed, exactly as of that metadata
-        (appends made meanwhile are not included)."""
-        meta, position = self._view(session_id)
+        (appends made meanwhile are not included); redacted ones without their text."""
+        meta, position, redactions = self._view(session_id)
         result = self.log.read_from(session_id, None, until=position)
         if result.state == "missing":
             raise self._not_found(session_id)
         events = (entry.event for batch in result.batches for entry in batch.entries)
-        return meta, views.messages_of(events)
+        return meta, views.messages_of(events, redactions)
 
     def messages_at(
         self, session_id: str, seq: int
@@ -246,13 +263,9 @@ class Projections:
 
     def last_messages(self, session_id: str, n: int) -> tuple[SessionMeta, list[SnapshotMessage]]:
         """The metadata and the last ``n`` messages, read from the end of the log."""
-        meta, _position = self._view(session_id)
+        meta, _position, redactions = self._view(session_id)
         entries = self.log.read_last(session_id, n, messages_only=True)
-        return meta, [
-            views.snapshot_message(entry.event)
-            for entry in entries
-            if isinstance(entry.event, Message)
-        ]
+        return meta, list(views.messages_of((entry.event for entry in entries), redactions))
 
     def snapshot_chunks(self, session_id: str) -> Iterator[bytes]:
         """``sessions/<id>.json``'s bytes, a piece at a time."""
@@ -341,6 +354,80 @@ class Projections:
                 raise SessionNotFoundError(f"no session {session_id}")
             self.catch_up()
             deletion.finish(self.layout, session_id, self._db)
+
+    # ------------------------------------------------------------------ redacting
+
+    def redact(self, session_id: str, seq: int, reason: str | None = None) -> MessageRedacted:
+        """Redact message ``seq``: from now on no view shows its text (search loses it,
+        materialized views under the home are written again); ``compact`` then removes
+        it from every byte of the home."""
+        with self._mutex:
+            validate_session_id(session_id)
+            self._fresh()
+            if self._db.session(session_id) is None:
+                raise self._not_found(session_id)
+            state = self._db.message_redacted(session_id, seq)
+            if state is None:
+                raise InvalidArgumentError(f"session {session_id} has no message {seq}")
+            if state:
+                raise InvalidArgumentError(f"message {seq} of {session_id} is redacted already")
+            event = self.log.redact(session_id, seq, reason)
+            self.catch_up()
+            self._rewrite_views([session_id])
+            return event
+
+    def compact(self, session_id: str | None = None) -> list[Compaction]:
+        """Remove redacted text for good from one session (or every one holding some,
+        archived ones too): its log, archive and quarantined lines, the search database
+        (its deleted pages zeroed, the full-text index merged, the write-ahead log
+        emptied) and the materialized views. Returns what changed in the store."""
+        if session_id is not None:
+            validate_session_id(session_id)
+            wanted = [session_id]
+        else:  # the live sessions the database knows to hold redactions, and every archive
+            with self._mutex:
+                self._fresh()
+                live = set(self._db.redacted_sessions())
+            wanted = sorted(live | {entry.session_id for entry in self.log.archived()})
+        done: list[Compaction] = []
+        for sid in wanted:
+            found = self.log.compact(sid)
+            if found is None and session_id is not None:
+                raise SessionNotFoundError(f"no session {sid}")
+            if found is not None and (found.messages or found.archived or found.quarantined):
+                done.append(found)
+        with self._mutex:
+            self._fresh()
+            self._db.scrub()
+            self._rewrite_views([entry.session_id for entry in done])
+        return done
+
+    def find_secrets(self, session_id: str | None = None) -> Iterator[SecretFinding]:
+        """Secrets in the history (messages not redacted yet): session, seq and kinds,
+        never the secret itself."""
+        with self._mutex:
+            self._fresh()
+            wanted = [session_id] if session_id is not None else self._db.known_sessions()
+        for sid in sorted(wanted):
+            _meta, position, redactions = self._view(sid)
+            result = self.log.read_from(sid, None, until=position)
+            for batch in result.batches:
+                for entry in batch.entries:
+                    event = entry.event
+                    if isinstance(event, Message) and event.seq not in redactions:
+                        kinds = redaction.redact_message(event.content, event.metadata).kinds
+                        if kinds:
+                            yield SecretFinding(sid, event.seq, sorted(set(kinds)))
+
+    def _rewrite_views(self, session_ids: list[str]) -> None:
+        """Write again the materialized views that exist of these sessions (and the index,
+        which holds their titles); remove those of sessions archived since."""
+        existing = [sid for sid in session_ids if self.layout.snapshot_path(sid).exists()]
+        live = [sid for sid in existing if self._db.session(sid) is not None]
+        for sid in set(existing) - set(live):  # archived since: `views` would remove it too
+            self.layout.snapshot_path(sid).unlink(missing_ok=True)
+        if live or (session_ids and self.layout.index_file.exists()):
+            self.write_views(live)
 
     # ------------------------------------------------------------------ retention, repair
 
@@ -443,9 +530,12 @@ class Projections:
                 self._warned = True
                 logger.warning("projections could not be updated (answers may lag): %s", exc)
 
-    def _current(self, session_id: str) -> tuple[fold.SessionRow, SessionPosition] | None:
+    def _current(
+        self, session_id: str, redactions: dict[int, tuple[str, str | None]] | None = None
+    ) -> tuple[fold.SessionRow, SessionPosition] | None:
         """The session's row and position; when the database could not be updated, with
-        the events it lacks folded in (in memory: one row, whatever the session's length)."""
+        the events it lacks folded in (in memory: one row, whatever the session's length),
+        and the redactions among them added to ``redactions``."""
         found = self._db.session(session_id)
         if not self._stale:
             return found
@@ -454,12 +544,22 @@ class Projections:
         if result.state == "missing":
             result.close()
             return None
+        key = self._db.session_key(session_id)
+        title_seq = self._db.first_user_seq(key) if key is not None else None
         if result.state == "restarted":
-            row = None
+            row, title_seq = None, None
         try:
             for batch in result.batches:
                 for entry in batch.entries:
-                    row = fold.apply(row, entry.event, session_id)
+                    event = entry.event
+                    row = fold.apply(row, event, session_id)
+                    if isinstance(event, Message) and event.role == "user" and title_seq is None:
+                        title_seq = event.seq
+                    elif isinstance(event, MessageRedacted):
+                        if redactions is not None:
+                            redactions.setdefault(event.target, (event.ts, event.reason))
+                        if event.target == title_seq:
+                            row = fold.title_redacted(row)
                 position = batch.position
         finally:
             result.close()

@@ -6,7 +6,8 @@ One catch-up, in write transactions of the projection database:
    stored in the database (every session, after a reboot or on a new database);
 2. per such session, read its events after the position stored in its row (nothing is
    read when the position says "unchanged"), fold them into its row, add its messages to
-   the search index, and store the new position — in the same transaction as the rows;
+   the search index (and take redacted ones out of it), and store the new position — in
+   the same transaction as the rows;
 3. store the feed's new position, commit, and let the store forget what it reported.
 
 So the cost is O(new events): the same after one append whether the session holds one
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Final, NamedTuple
 
 from eventlog import EventStore, LogIssue, Message, SessionNotFoundError
+from eventlog.events import MessageRedacted
 from eventlog.store import Changes, SessionPosition, SessionRead
 from projections import fold
 from projections.db import ProjectionDB
@@ -129,11 +131,14 @@ class CatchUp:
         try:
             for batch in result.batches:
                 messages: list[tuple[fold.MessageRow, str]] = []
+                redactions: list[MessageRedacted] = []
                 for entry in batch.entries:
                     event = entry.event
                     row = fold.apply(row, event, sid)
                     if isinstance(event, Message):
                         messages.append((fold.message_row(event, entry.offset), event.content))
+                    elif isinstance(event, MessageRedacted):
+                        redactions.append(event)
                 for issue in batch.issues:
                     logger.warning("skipped damaged line %s", issue.describe())
                 self.issues += batch.issues
@@ -147,6 +152,9 @@ class CatchUp:
                 if messages:
                     assert key is not None
                     self.db.add_messages(key, messages)
+                if redactions:
+                    assert key is not None
+                    row = self._redact(key, row, redactions, batch.position)
                 self.events += len(batch.entries)
                 self._uncommitted += len(batch.entries)
                 if self._batched and self._uncommitted >= COMMIT_EVENTS:
@@ -156,3 +164,20 @@ class CatchUp:
             result.close()
         if changed:
             self.updated.append(sid)
+
+    def _redact(
+        self,
+        key: int,
+        row: fold.SessionRow,
+        redactions: list[MessageRedacted],
+        position: SessionPosition,
+    ) -> fold.SessionRow:
+        """Fold redactions (after the messages of their batch, which they follow): each
+        message loses its search row, and a title taken from it is replaced."""
+        title_seq = self.db.first_user_seq(key)
+        for event in redactions:
+            found = self.db.redact(key, event.target, event.ts, event.reason)
+            if found and event.target == title_seq and row.title_auto is not None:
+                row = fold.title_redacted(row)
+                self.db.put_session(row, position)
+        return row

@@ -5,9 +5,11 @@ Tables:
 
 - ``sessions``: one row per session — the index entry, counters, title, tags, the
   ``session_created`` metadata, and the store position folded so far (the checkpoint);
-- ``messages``: one row per message — seq, role, time (also as microseconds since the
-  epoch, indexed, for statistics by time range), tokens, usage, and its *locator* (where
-  the store can read it again); the text itself stays in the log;
+- ``messages``: one row per message — seq, role, time (also as microseconds since
+  the epoch, indexed, for statistics by time range), tokens, usage, and its *locator*
+  (where the store can read it again); the text itself stays in the log; a redacted
+  message keeps its row, marked with when (and why) it was redacted, but loses its
+  full-text row;
 - ``messages_fts``: a contentless FTS5 index of the messages' text (rowid = the message
   row's), so search costs no second copy of every message; snippets are cut from the log;
 - ``meta``: the schema version and the change feed position.
@@ -40,7 +42,7 @@ from eventlog.safefile import open_regular
 from eventlog.store import SessionPosition
 from projections.fold import MessageRow, SessionRow, instant_us
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 _CANNOT_WRITE: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
 
 logger = logging.getLogger("chatlog")
@@ -80,7 +82,9 @@ CREATE TABLE IF NOT EXISTS messages (
     input_tokens INTEGER,
     output_tokens INTEGER,
     estimated INTEGER NOT NULL,
-    ts_us INTEGER NOT NULL
+    ts_us INTEGER NOT NULL,
+    redacted_at TEXT,
+    redacted_reason TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_session ON messages (session, seq);
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (ts_us);
@@ -468,6 +472,60 @@ class ProjectionDB:
             )
         ]
 
+    def redact(self, key: int, target: int, at: str, reason: str | None) -> bool:
+        """Mark message ``target`` of session ``key`` redacted and drop its full-text row
+        (the first redaction of a message counts); False if there is no such message."""
+        rows = self._query(
+            "SELECT id, redacted_at FROM messages WHERE session = ? AND seq = ?", (key, target)
+        )
+        if not rows:
+            return False
+        rowid, already = rows[0]
+        if already is None:
+            self.db.execute("DELETE FROM messages_fts WHERE rowid = ?", (rowid,))
+            self.db.execute(
+                "UPDATE messages SET redacted_at = ?, redacted_reason = ? WHERE id = ?",
+                (at, reason, rowid),
+            )
+        return True
+
+    def redactions(self, session_id: str) -> dict[int, tuple[str, str | None]]:
+        """The session's redacted messages: seq -> (when, reason)."""
+        return {
+            int(seq): (at, reason)
+            for seq, at, reason in self._query(
+                "SELECT m.seq, m.redacted_at, m.redacted_reason FROM messages AS m"
+                " JOIN sessions AS s ON s.id = m.session"
+                " WHERE s.session_id = ? AND m.redacted_at IS NOT NULL",
+                (session_id,),
+            )
+        }
+
+    def message_redacted(self, session_id: str, seq: int) -> bool | None:
+        """Whether message ``seq`` of the session is redacted (None: no such message)."""
+        rows = self._query(
+            "SELECT m.redacted_at FROM messages AS m JOIN sessions AS s ON s.id = m.session"
+            " WHERE s.session_id = ? AND m.seq = ?",
+            (session_id, seq),
+        )
+        return None if not rows else rows[0][0] is not None
+
+    def redacted_sessions(self) -> list[str]:
+        """Sessions holding at least one redacted message."""
+        return [
+            row[0]
+            for row in self._query(
+                "SELECT s.session_id FROM sessions AS s WHERE EXISTS (SELECT 1 FROM messages"
+                " AS m WHERE m.session = s.id AND m.redacted_at IS NOT NULL)"
+            )
+        ]
+
+    def first_user_seq(self, key: int) -> int | None:
+        rows = self._query(
+            "SELECT min(seq) FROM messages WHERE session = ? AND role = 'user'", (key,)
+        )
+        return None if rows[0][0] is None else int(rows[0][0])
+
     def search(self, expression: str, limit: int) -> list[tuple[Any, ...]]:
         """(session_id, title_set, title_auto, seq, role, ts, locator, rank) per hit."""
         return self._query(
@@ -490,8 +548,8 @@ class ProjectionDB:
         )
         messages = self._query(
             "SELECT s.session_id, m.seq, m.role, m.ts, m.token_count, m.locator, m.model,"
-            " m.backend, m.input_tokens, m.output_tokens, m.estimated"
-            " FROM messages AS m JOIN sessions AS s ON s.id = m.session"
+            " m.backend, m.input_tokens, m.output_tokens, m.estimated, m.redacted_at,"
+            " m.redacted_reason FROM messages AS m JOIN sessions AS s ON s.id = m.session"
             " ORDER BY s.session_id, m.seq"
         )
         return [("session", *row) for row in sessions] + [("message", *row) for row in messages]

@@ -18,6 +18,7 @@ import msgspec
 from eventlog import AnyEvent, Message, SessionCreated, SessionTagged, SessionUntagged
 from eventlog.clock import parse_timestamp
 from eventlog.events import SessionForked, SessionTitled
+from eventlog.redaction import REDACTED_CONTENT
 from projections.records import ForkOrigin, SessionMeta
 from projections.title import derive_title
 
@@ -133,6 +134,13 @@ def apply(row: SessionRow | None, event: AnyEvent, session_id: str) -> SessionRo
 INPUT_KEYS: Final = ("prompt_tokens", "input_tokens")
 OUTPUT_KEYS: Final = ("completion_tokens", "output_tokens")
 _AIDER_COUNT: Final = re.compile(r"([0-9]{1,3}(?:,[0-9]{3})*|[0-9]{1,12})(?:\.([0-9]{1,3}))?(k?)")
+
+
+def title_redacted(row: SessionRow) -> SessionRow:
+    """``row`` once the message its automatic title was taken from is redacted."""
+    if row.title_auto is None:
+        return row
+    return msgspec.structs.replace(row, title_auto=REDACTED_CONTENT)
 
 
 def message_row(event: Message, locator: int) -> MessageRow:

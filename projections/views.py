@@ -10,11 +10,12 @@ These files are never rewritten per event: they are materialized when asked for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import msgspec
 
 from eventlog import AnyEvent, Message
+from eventlog.redaction import redacted_message
 from projections.records import SessionMeta, SnapshotMessage
 
 _encoder = msgspec.json.Encoder()
@@ -30,8 +31,25 @@ def snapshot_message(event: Message) -> SnapshotMessage:
     )
 
 
-def messages_of(events: Iterable[AnyEvent]) -> Iterator[SnapshotMessage]:
-    return (snapshot_message(e) for e in events if isinstance(e, Message))
+Redactions = Mapping[int, tuple[str, str | None]]
+"""A session's redacted messages: seq -> (when, reason) (see ProjectionDB.redactions)."""
+
+
+def shown(event: AnyEvent, redactions: Redactions) -> AnyEvent:
+    """``event`` as views show it: a redacted message without its text."""
+    if isinstance(event, Message) and event.seq in redactions:
+        return redacted_message(event, *redactions[event.seq])
+    return event
+
+
+def messages_of(
+    events: Iterable[AnyEvent], redactions: Redactions | None = None
+) -> Iterator[SnapshotMessage]:
+    return (
+        snapshot_message(shown(e, redactions) if redactions else e)  # type: ignore[arg-type]
+        for e in events
+        if isinstance(e, Message)
+    )
 
 
 def _indented(value: object, prefix: bytes) -> bytes:

@@ -62,6 +62,7 @@ def test_the_smoke_run_writes_well_formed_results_and_a_chart(tmp_path: Path) ->
         "stats",
         "watcher",
         "jetstream",
+        "redaction",
     }
     assert not [name for name, section in benchmarks.items() if "error" in section]
 

@@ -49,6 +49,7 @@ class FileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     llm_log: bool = False
     store: str | None = None  # the event store's URL (see cli.context); not a backend key
     prices: dict[str, Price] = {}  # [prices."model"]: read by `chatlog stats`
+    redact_secrets: bool = True  # secrets in stored messages are replaced (eventlog.redaction)
 
 
 class BackendConfig(msgspec.Struct, frozen=True):

@@ -50,7 +50,8 @@ class Import:
     """An import of ``path`` into the home ``home``.
 
     ``log`` is the EventLog to write with (default: one on ``home`` without per-append
-    fsync; everything is made durable at the end). ``dry_run`` reads and writes nothing.
+    fsync; everything is made durable at the end; secrets redacted unless
+    ``redact_secrets`` is False). ``dry_run`` reads and writes nothing.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class Import:
         *,
         dry_run: bool = False,
         log: EventLog | None = None,
+        redact_secrets: bool = True,
     ) -> None:
         self.path = path.expanduser().absolute()
         self.home = resolve_home(home)
@@ -69,6 +71,7 @@ class Import:
         self.dry_run = dry_run
         self.summary = Summary(self.format, str(self.path), dry_run)
         self._log = log
+        self.redact_secrets = redact_secrets
 
     def _open_log(self) -> EventLog | None:
         """The EventLog to write with; in a dry run one to read with, or None when there
@@ -77,7 +80,7 @@ class Import:
             return self._log
         if self.dry_run and not HomeLayout(self.home).events_dir.is_dir():
             return None
-        return EventLog(self.home, fsync="never")
+        return EventLog(self.home, fsync="never", redact_secrets=self.redact_secrets)
 
     def run(self, progress: TextIO | None = None, durable: bool = True) -> Summary:
         """Import everything; ``progress`` is a stream for the progress bar when wanted.

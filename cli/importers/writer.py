@@ -52,6 +52,7 @@ from eventlog import (
     SessionNotFoundError,
     new_session_id,
 )
+from eventlog.redaction import redact_text, redacted_content
 
 Status = Literal["imported", "completed", "present", "conflict"]
 
@@ -84,6 +85,21 @@ def import_key(header: AnyEvent | None) -> str | None:
 def _fingerprint(role: str, content: str, metadata: dict[str, Any]) -> tuple[str, str]:
     source_id = metadata.get("source_id")
     return (role, f"id:{source_id}") if source_id is not None else (role, f"text:{content}")
+
+
+def _same(have: Message, want: ImportedMessage) -> bool:
+    """Whether the stored message is the source's: by source id, else by role and text,
+    the text as stored (secrets redacted on save) or a message redacted since."""
+    if _fingerprint(have.role, have.content, have.metadata) == _fingerprint(
+        want.role, want.content, want.metadata
+    ):
+        return True
+    if have.role != want.role or want.metadata.get("source_id") is not None:
+        return False
+    redacted = have.metadata.get("redacted")
+    if isinstance(redacted, dict) and have.content == redacted_content(str(redacted.get("at"))):
+        return True
+    return have.content == redact_text(want.content)[0]
 
 
 def _tokens(messages: tuple[ImportedMessage, ...] | list[ImportedMessage]) -> int:
@@ -213,14 +229,7 @@ class Writer:
         if (
             last is not None
             and last.seq == len(source) + 1
-            and (
-                not source
-                or (
-                    isinstance(last, Message)
-                    and _fingerprint(last.role, last.content, last.metadata)
-                    == _fingerprint(source[-1].role, source[-1].content, source[-1].metadata)
-                )
-            )
+            and (not source or (isinstance(last, Message) and _same(last, source[-1])))
         ):
             return self._outcome(conversation, "present", session_id)
         stored = 0
@@ -228,9 +237,7 @@ class Writer:
             if index >= len(source):
                 return self._outcome(conversation, "present", session_id)
             want = source[index]
-            if _fingerprint(have.role, have.content, have.metadata) != _fingerprint(
-                want.role, want.content, want.metadata
-            ):
+            if not _same(have, want):
                 return self._outcome(
                     conversation,
                     "conflict",

@@ -61,7 +61,9 @@ def run_chat(ctx: Context, options: ChatOptions) -> int:
     if not sys.stdin.isatty():
         with _logging_above_prompt():
             return asyncio.run(_main(ctx, options, config, screen, _read_line, _confirm_line))
-    prompt_reader = _PromptReader(private_history(ctx.file_log.layout.history_file))
+    prompt_reader = _PromptReader(
+        private_history(ctx.layout.history_file, redact_secrets=ctx.file_log.redact_secrets)
+    )
     with patch_stdout(raw=True), _logging_above_prompt():
         return asyncio.run(_main(ctx, options, config, screen, prompt_reader.read, _confirm))
 

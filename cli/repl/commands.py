@@ -265,6 +265,19 @@ async def cmd_delete(repl: ChatRepl, rest: str) -> None:
         repl.screen.notice(f"Now in a new session {repl.view.session_id}.")
 
 
+async def cmd_redact(repl: ChatRepl, rest: str) -> None:
+    usage = "/redact <seq> [reason]"
+    seq_text, _sep, reason = rest.strip().partition(" ")
+    if not seq_text.isdigit():
+        raise InvalidArgumentError(f"usage: {usage} (the seq of a message of this session)")
+    if repl.view.pending:
+        raise InvalidArgumentError("the current session has no messages yet: nothing to redact")
+    sid = repl.view.session_id
+    repl.projections.redact(sid, int(seq_text), reason.strip() or None)
+    repl.view.refresh()
+    repl.screen.success(f"Message {seq_text} redacted (chatlog compact removes its text)")
+
+
 async def cmd_retry(repl: ChatRepl, rest: str) -> None:
     _no_arguments(rest, "/retry")
     repl.view.refresh()
@@ -314,6 +327,9 @@ COMMANDS: Final[tuple[SlashCommand, ...]] = (
     ),
     SlashCommand("/stats", "/stats", "tokens and cost of this session and today", cmd_stats),
     SlashCommand("/delete", "/delete <id>", "delete a session", cmd_delete, (), True),
+    SlashCommand(
+        "/redact", "/redact <seq> [reason]", "hide a message's text from every view", cmd_redact
+    ),
     SlashCommand("/retry", "/retry", "ask the model again for the last message", cmd_retry),
     SlashCommand(
         "/fork", "/fork [N]", "continue on a fork of this session (at message N)", cmd_fork

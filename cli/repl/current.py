@@ -24,6 +24,8 @@ from eventlog import (
     new_session_id,
     short_id,
 )
+from eventlog.events import MessageRedacted
+from eventlog.redaction import redacted_message
 
 # Roles a chat-completions server accepts without extra fields (tool messages need ids).
 CONTEXT_ROLES = frozenset({"system", "user", "assistant"})
@@ -57,6 +59,9 @@ class SessionView:
         self.total_tokens = 0
         self._follower: Follower | None = None
         self._own_seqs: set[int] = set()
+        # The user's message of the turn under way, as typed, when what was stored differs
+        # (secrets redacted on save): the model gets the typed text in this turn only.
+        self.typed: tuple[int, str] | None = None
 
     @property
     def short_id(self) -> str:
@@ -97,6 +102,8 @@ class SessionView:
                     self._add(event)
                     if event.seq not in self._own_seqs:
                         new_from_others += 1
+                elif isinstance(event, MessageRedacted):
+                    self._redact(event)
             if not batch.entries:
                 break
         seq = self._follower.position.seq
@@ -115,6 +122,14 @@ class SessionView:
         self.message_count += 1
         self.total_tokens += message.token_count or 0
 
+    def _redact(self, redaction: MessageRedacted) -> None:
+        """A redacted message loses its text here too (the screen, the model's context)."""
+        for index, message in enumerate(self.messages):
+            if message.seq == redaction.target:
+                self.messages[index] = redacted_message(message, redaction.ts, redaction.reason)
+        if self.typed is not None and self.typed[0] == redaction.target:
+            self.typed = None
+
     def close(self) -> None:
         if self._follower is not None:
             self._follower.close()
@@ -128,9 +143,12 @@ class SessionView:
         for message in reversed(self.messages):
             if message.role not in CONTEXT_ROLES:
                 continue
-            budget -= len(message.content)
+            content = message.content
+            if self.typed is not None and self.typed[0] == message.seq:
+                content = self.typed[1]
+            budget -= len(content)
             if budget < 0 and kept:
                 break
-            kept.append(ChatMessage(message.role, message.content))
+            kept.append(ChatMessage(message.role, content))
         kept.reverse()
         return kept

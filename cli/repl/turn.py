@@ -37,6 +37,7 @@ def save_user_message(view: SessionView, text: str, screen: Screen, verbose: boo
         sid, "user", text, token_count=tokens, metadata={"usage_estimated": True}
     )
     view.note_own(event.seq)
+    view.typed = (event.seq, text) if event.content != text else None
     if verbose:
         screen.notice(f"💾 saved your message to {sid} (#{event.seq}, ~{tokens} tokens)")
     return event
@@ -93,8 +94,10 @@ async def respond(view: SessionView, backend: Backend, screen: Screen, verbose: 
     view.refresh()
     reply = _Reply()
     display = screen.reply(f"🤖 {backend.model or backend.name}")
+    context = view.context()
+    view.typed = None  # the typed text goes to the model in its own turn only
     try:
-        async for item in backend.stream(view.context()):
+        async for item in backend.stream(context):
             match item:
                 case TextDelta(text=text):
                     reply.parts.append(text)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, Generic, TypeVar
+from typing import Annotated, Any, Final, Generic, TypeVar
 
 import msgspec
 from msgspec import UnsetType
@@ -202,6 +202,22 @@ async def session_append(caller: Caller, params: AppendParams) -> dict[str, Any]
     return event_as_dict(event, session_id)
 
 
+class RedactParams(Params, frozen=True, forbid_unknown_fields=True):
+    session_id: str
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    reason: str | None = None
+
+
+@method("session.redact", RedactParams)
+async def session_redact(caller: Caller, params: RedactParams) -> dict[str, Any]:
+    session_id = validate_session_id(params.session_id)
+    event = await caller.storage.projections(
+        lambda p: p.redact(session_id, params.seq, params.reason)
+    )
+    caller.hub.notify([session_id])
+    return event_as_dict(event, session_id)
+
+
 @method("session.info", SessionParams)
 async def session_info(caller: Caller, params: SessionParams) -> dict[str, Any]:
     session_id = validate_session_id(params.session_id)
@@ -260,7 +276,12 @@ async def session_subscribe(caller: Caller, params: SubscribeParams) -> dict[str
         follower.close()
         raise
     next_seq = last_seq + 1 if params.from_seq is None else params.from_seq
-    caller.defer(caller.subscriptions.add(session_id, follower, next_seq))
+    redactions = (  # a replay must not show text redacted before it started
+        await caller.storage.projections(lambda p: p.redactions(session_id))
+        if next_seq <= last_seq
+        else {}
+    )
+    caller.defer(caller.subscriptions.add(session_id, follower, next_seq, redactions))
     return {"session_id": session_id, "last_seq": last_seq}
 
 

@@ -32,8 +32,10 @@ from cli.server.outbox import OutboxClosedError
 from cli.server.protocol import Notification, encode_frame
 from cli.server.storage import Storage
 from eventlog import ChatlogError, EventLog, LogIssue
+from eventlog.events import MessageRedacted
 from eventlog.store import Follower
 from eventlog.watch import TICK_MS
+from projections.views import Redactions, shown
 
 EVENT_NOTIFICATION = "session.event"
 DELETED_NOTIFICATION = "session.deleted"
@@ -99,20 +101,25 @@ class FollowerRead(NamedTuple):
     gone: bool
 
 
-def read_frames(follower: Follower, session_id: str, next_seq: int) -> FollowerRead:
+def read_frames(
+    follower: Follower,
+    session_id: str,
+    next_seq: int,
+    redactions: dict[int, tuple[str, str | None]],
+) -> FollowerRead:
+    """``redactions`` (seq -> when, why) hide the text of messages redacted before the
+    subscription started; a redaction read on the way is added to it."""
     batch = follower.read(READ_BATCH)
-    frames = [
-        (
-            entry.event.seq,
-            encode_frame(
-                Notification(
-                    method=EVENT_NOTIFICATION, params=event_as_dict(entry.event, session_id)
-                )
-            ),
-        )
-        for entry in batch.entries
-        if entry.event.seq >= next_seq
-    ]
+    frames = []
+    for entry in batch.entries:
+        event = entry.event
+        if isinstance(event, MessageRedacted):
+            redactions[event.target] = (event.ts, event.reason)
+        if event.seq >= next_seq:
+            params = event_as_dict(shown(event, redactions), session_id)
+            frames.append(
+                (event.seq, encode_frame(Notification(method=EVENT_NOTIFICATION, params=params)))
+            )
     return FollowerRead(frames, bool(batch.entries), batch.issues, follower.gone)
 
 
@@ -125,11 +132,13 @@ class Subscription:
         storage: Storage,
         hub: ChangeHub,
         send: Send,
+        redactions: Redactions | None = None,
     ) -> None:
         self.session_id = session_id
         self.next_seq = next_seq
         self._follower = follower
         self._reading: asyncio.Future[FollowerRead] | None = None
+        self._redactions: dict[int, tuple[str, str | None]] = dict(redactions or {})
         self._storage = storage
         self._hub = hub
         self._send = send
@@ -180,7 +189,7 @@ class Subscription:
         before its follower is closed."""
         async with self._storage.follower_reads:
             self._reading = self._storage.start_io(
-                read_frames, self._follower, self.session_id, self.next_seq
+                read_frames, self._follower, self.session_id, self.next_seq, self._redactions
             )
             read = await asyncio.shield(self._reading)
         self._reading = None
@@ -200,12 +209,18 @@ class SubscriptionSet:
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._tasks or session_id in self._pending
 
-    def add(self, session_id: str, follower: Follower, next_seq: int) -> Callable[[], None]:
+    def add(
+        self,
+        session_id: str,
+        follower: Follower,
+        next_seq: int,
+        redactions: Redactions | None = None,
+    ) -> Callable[[], None]:
         """Register a subscription sending events from ``next_seq`` on; it sends nothing
         until the returned function starts it (after the subscribe response is queued, so
         the response comes first)."""
         subscription = Subscription(
-            session_id, follower, next_seq, self._storage, self._hub, self._send
+            session_id, follower, next_seq, self._storage, self._hub, self._send, redactions
         )
         self._pending[session_id] = subscription
         return lambda: self._start(subscription)
