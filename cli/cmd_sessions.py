@@ -25,6 +25,7 @@ from cli.context import Context
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import is_terminal, local_time, plural, to_json, use_color
 from eventlog import SessionNotFoundError, short_id
+from eventlog.chunks import batched
 from projections import Projections, SearchHit, SessionMeta, SnapshotMessage, views
 from projections.markdown import ROLE_HEADINGS, UNTITLED
 from projections.retention import resolve_archived
@@ -301,17 +302,10 @@ def format_session(
         )
 
 
-def write_chunks(stream: TextIO, chunks: Iterable[bytes], size: int = 1 << 20) -> None:
-    """Write UTF-8 ``chunks`` to ``stream`` in writes of about ``size`` bytes."""
-    pending: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        held += len(chunk)
-        if held >= size:
-            stream.write(b"".join(pending).decode())
-            pending, held = [], 0
-    stream.write(b"".join(pending).decode())
+def write_chunks(stream: TextIO, chunks: Iterable[bytes]) -> None:
+    """Write UTF-8 ``chunks`` to ``stream`` in writes of about a MiB."""
+    for block in batched(chunks):
+        stream.write(block.decode())
 
 
 def _page_if_long(pieces: Iterator[str], ctx: Context) -> int:

@@ -36,6 +36,7 @@ import msgspec
 from eventlog import reading, redaction, upkeep
 from eventlog.arguments import check_text, clean_tags
 from eventlog.atomic import fsync_dir, write_exclusive
+from eventlog.chunks import batched
 from eventlog.clock import utc_now_iso
 from eventlog.codec import encode_line
 from eventlog.errors import (
@@ -212,7 +213,7 @@ class EventLog(EventStore):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, FILE_MODE)
             try:
                 os.fchmod(fd, FILE_MODE)
-                for batch in _batched(lines):
+                for batch in batched(lines):
                     if self._ops.write(fd, batch) != len(batch):
                         raise DiskFullError(f"cannot create session {session_id}: short write")
                     size += len(batch)
@@ -878,16 +879,3 @@ def _close_quietly(handle: _Handle) -> None:
         with contextlib.suppress(OSError):
             os.close(handle.fd)
         handle.fd = -1
-
-
-def _batched(lines: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    pending: list[bytes] = []
-    held = 0
-    for line in lines:
-        pending.append(line)
-        held += len(line)
-        if held >= size:
-            yield b"".join(pending)
-            pending, held = [], 0
-    if pending:
-        yield b"".join(pending)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cli.rpc_client import Call
 from eventlog import EventLog, Message
+from projections import Projections
 from tests.conftest import run_chatlog
 from tests.test_server_limits import MiB, long_session, settled_rss, sockets
 from tests.test_server_support import request, serving
@@ -47,8 +48,10 @@ def test_a_streamed_load_and_export_are_the_whole_session(home: Path) -> None:
 def test_clients_that_never_read_a_long_load_cost_the_same_memory_as_a_short_one(
     home: Path,
 ) -> None:
-    short_id, _ = long_session(home, 40_000)  # already more than one read of the log
-    long_id, long_size = long_session(home, 200_000)
+    short_id, _ = long_session(home, 20_000)  # already more than one read of the log
+    long_id, long_size = long_session(home, 100_000)
+    with EventLog(home) as log, Projections(log) as projections:
+        projections.catch_up()  # folded before the server starts: its reads wait for nothing
     with serving(home) as server, sockets() as opened:
         assert server.process is not None
         pid = server.process.pid

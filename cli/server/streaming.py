@@ -16,6 +16,7 @@ from typing import Final
 
 import msgspec
 
+from eventlog.chunks import batched as join_pieces
 from projections.records import SessionMeta, SnapshotMessage
 
 PIECE_BYTES: Final = 256 * 1024
@@ -42,17 +43,9 @@ class Streamed:
             self._close()
 
 
-def batched(pieces: Iterable[bytes], size: int = PIECE_BYTES) -> Iterator[bytes]:
-    pending: list[bytes] = []
-    held = 0
-    for piece in pieces:
-        pending.append(piece)
-        held += len(piece)
-        if held >= size:
-            yield b"".join(pending)
-            pending, held = [], 0
-    if pending:
-        yield b"".join(pending)
+def batched(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Pieces joined into blocks of about ``PIECE_BYTES`` (one outbox frame each)."""
+    return join_pieces(pieces, PIECE_BYTES)
 
 
 def load_result(meta: SessionMeta, messages: Iterable[SnapshotMessage]) -> Iterator[bytes]:
