@@ -267,7 +267,10 @@ class JetStreamStore(EventStore):
                 # A single server checks the expected sequence before the message id, so
                 # a retry of a stored append lands here: is the message after the
                 # expected one ours?
-                stored = await self._conn.next_message(subject, expected + 1)
+                stored = await retrying(
+                    lambda: self._conn.next_message(subject, expected + 1),
+                    max(0.0, deadline - time.monotonic()),
+                )
                 if stored is not None and stored.headers.get(MSG_ID_HEADER) == msg_id:
                     return stored.seq  # an earlier attempt was stored; its ack was lost
                 raise

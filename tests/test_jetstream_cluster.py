@@ -104,7 +104,15 @@ def test_every_acknowledged_append_survives_kill_9_of_nodes_and_the_leader_exact
         time.sleep(0.5)
     finally:
         stop.touch()
-        outputs = [writer.communicate(timeout=120) for writer in writers]
+        # read through the same buffered pipes readline() used (communicate() would skip
+        # what readline() had already buffered)
+        outputs = []
+        for writer in writers:
+            assert writer.stdout is not None and writer.stderr is not None
+            outputs.append((writer.stdout.read(), writer.stderr.read()))
+            writer.wait(timeout=120)
+            writer.stdout.close()
+            writer.stderr.close()
     acked: dict[str, int] = {}
     for first, (out, err) in zip(firsts, outputs, strict=True):
         assert err == "", err
@@ -143,8 +151,9 @@ def test_losing_quorum_fails_an_append_with_one_line_and_the_cluster_recovers(
         for node in down:
             node.wait_healthy()
         cluster.wait_stream_healthy(stream)
-        after = store.append(sid, "user", "after")
-        events = list(store.read(sid))
+    with JetStreamStore(url) as patient:  # the default retry time, for a new election
+        after = patient.append(sid, "user", "after")
+        events = list(patient.read(sid))
     contents = [e.content for e in events if isinstance(e, Message)]
     # The refused append is stored whole or not at all (a proposal can still commit once
     # quorum is back), never twice; the seqs stay contiguous.
