@@ -159,9 +159,12 @@ class Writer:
         except SessionNotFoundError:
             return None
 
-    def _messages(self, session_id: str) -> Iterator[Message]:
+    def _messages(self, session_id: str, read_to: list[int] | None = None) -> Iterator[Message]:
+        """The session's messages; ``read_to[0]`` follows the seq of every event read."""
         assert self.reader is not None
         for event in self.reader.read(session_id):
+            if read_to is not None:
+                read_to[0] = event.seq
             if isinstance(event, Message):
                 yield event
 
@@ -233,7 +236,8 @@ class Writer:
         ):
             return self._outcome(conversation, "present", session_id)
         stored = 0
-        for index, have in enumerate(self._messages(session_id)):
+        read_to = [0]  # the last seq of what was compared: appends must follow exactly it
+        for index, have in enumerate(self._messages(session_id, read_to)):
             if index >= len(source):
                 return self._outcome(conversation, "present", session_id)
             want = source[index]
@@ -250,8 +254,9 @@ class Writer:
         if self.log is None:
             return self._outcome(conversation, "completed", session_id, source[stored:])
         self.written.add(session_id)
-        last_seq = self.log.last_seq(session_id)
-        return self._append(conversation, session_id, stored, last_seq, "completed")
+        # Not the log's last seq now: another import may have appended since it was read,
+        # and expected_seq must then refuse (a conflict), never append the rest twice.
+        return self._append(conversation, session_id, stored, read_to[0], "completed")
 
     def _append(
         self,
