@@ -64,7 +64,7 @@ class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # Shipped defaults: the vendors' published list prices for standard (not batch, not
 # cached) tokens, as of the date given. config.toml's [prices] table overrides or extends
 # them per model (docs/stats.md).
-PRICES_CHECKED: Final = dt.date(2025, 8, 15)
+PRICES_CHECKED: Final = dt.date(2026, 11, 30)
 DEFAULT_PRICES: Final[Mapping[str, Price]] = {
     model: Price(inp, out, PRICES_CHECKED)
     for model, inp, out in (
@@ -75,8 +75,13 @@ DEFAULT_PRICES: Final[Mapping[str, Price]] = {
         ("gpt-4.1-nano", 0.10, 0.40),
         ("o3", 2.00, 8.00),
         ("o4-mini", 1.10, 4.40),
+        ("gpt-5", 1.25, 10.00),
+        ("gpt-5-mini", 0.25, 2.00),
+        ("gpt-5-nano", 0.05, 0.40),
         ("claude-opus-4-1", 15.00, 75.00),
         ("claude-opus-4", 15.00, 75.00),
+        ("claude-sonnet-4-5", 3.00, 15.00),
+        ("claude-haiku-4-5", 1.00, 5.00),
         ("claude-sonnet-4", 3.00, 15.00),
         ("claude-3-7-sonnet", 3.00, 15.00),
         ("claude-3-5-haiku", 0.80, 4.00),
