@@ -11,6 +11,7 @@ from eventlog.store import EventStore
 SESSION_ID_HELP: Final = "session id, unique prefix, or its 6-hex suffix"
 ROLE_HELP: Final = "who wrote the message"
 JSON_HELP: Final = "print JSON instead of text (for scripts)"
+AT_HELP: Final = "the session exactly as it was right after its event SEQ (see `chatlog tail`)"
 LIST_HINT: Final = "`chatlog list` shows the sessions"
 REPL_LIST_HINT: Final = "/list shows the sessions"
 

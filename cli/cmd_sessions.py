@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from cli import tagging
-from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
+from cli.arguments import AT_HELP, JSON_HELP, SESSION_ID_HELP, resolve_session
 from cli.context import Context
 from cli.export import EXPORT_FORMATS, render_export, write_export
 from cli.output import is_terminal, local_time, plural, to_json, use_color
@@ -102,12 +102,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     show.add_argument("session_id", metavar="ID", help=SESSION_ID_HELP)
     show.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
-    show.add_argument(
-        "--at",
-        type=_positive,
-        metavar="SEQ",
-        help="the session exactly as it was right after its event SEQ (see `chatlog tail`)",
-    )
+    show.add_argument("--at", type=_positive, metavar="SEQ", help=AT_HELP)
     show.add_argument("--json", action="store_true", help="the session file format (JSON)")
     show.add_argument(
         "--no-pager", action="store_true", help="never page long output on a terminal"
@@ -128,6 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (relative to the current dir)"
     )
+    export.add_argument("--at", type=_positive, metavar="SEQ", help=AT_HELP)
     export.add_argument("--force", action="store_true", help="overwrite an existing FILE")
     export.set_defaults(handler=run_export)
 
@@ -346,7 +342,7 @@ def _page(pieces: Iterable[str], ctx: Context) -> int:
 def run_export(args: argparse.Namespace, ctx: Context) -> int:
     sid = resolve_session(ctx.log, args.session_id)
     with open_projections(ctx) as projections:
-        data = render_export(projections, sid, args.format)
+        data = render_export(projections, sid, args.format, args.at)
         if args.output is None or args.output == "-":
             write_chunks(ctx.stdout, data)
             return 0

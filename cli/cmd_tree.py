@@ -51,22 +51,7 @@ def run_tree(args: argparse.Namespace, ctx: Context) -> int:
     with open_projections(ctx) as projections:
         nodes = projections.tree(sid)
     if args.json:
-        ctx.out(
-            to_json(
-                [
-                    {
-                        "session_id": node.meta.session_id,
-                        "parent": node.parent,
-                        "parent_seq": node.parent_seq if node.parent else None,
-                        "depth": node.depth,
-                        "title": node.meta.title,
-                        "message_count": node.meta.message_count,
-                        "updated_at": node.meta.updated_at,
-                    }
-                    for node in nodes
-                ]
-            )
-        )
+        ctx.out(to_json([node.entry() for node in nodes]))
         return 0
     for line in format_tree(nodes, sid):
         ctx.out(line)

@@ -19,13 +19,16 @@ from projections import Projections
 EXPORT_FORMATS: Final = ("markdown", "json")
 
 
-def render_export(projections: Projections, session_id: str, fmt: str) -> Iterator[bytes]:
-    """The export's bytes, a piece at a time (bounded memory for any session length). The
-    session is looked up at once, so a missing one raises here."""
+def render_export(
+    projections: Projections, session_id: str, fmt: str, at_seq: int | None = None
+) -> Iterator[bytes]:
+    """The export's bytes, a piece at a time (bounded memory for any session length), of
+    the session now or as it was right after its event ``at_seq``. The session is looked
+    up at once, so a missing one (or a seq it does not have) raises here."""
     if fmt == "json":
-        return projections.snapshot_chunks(session_id)
+        return projections.snapshot_chunks(session_id, at_seq)
     if fmt == "markdown":
-        return (chunk.encode() for chunk in projections.markdown_chunks(session_id))
+        return (chunk.encode() for chunk in projections.markdown_chunks(session_id, at_seq))
     raise InvalidArgumentError(f"unknown export format {fmt!r} (markdown or json)")
 
 

@@ -258,7 +258,9 @@ class EventStore(abc.ABC):
         last = self.last_seq(parent)
         at = last if at_seq is None else at_seq
         if isinstance(at, bool) or not isinstance(at, int) or not 1 <= at <= last:
-            raise InvalidArgumentError(f"--at must be a seq of {parent} (1 to {last})")
+            raise InvalidArgumentError(
+                f"seq {at} is not an event of {parent} (its seqs are 1 to {last})"
+            )
         fork_id = new_session_id()
         now = utc_now_iso()
 

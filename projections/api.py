@@ -50,6 +50,7 @@ from projections.records import (
     SearchHit,
     SessionMeta,
     SnapshotMessage,
+    TreeEntry,
 )
 from projections.retention import DEFAULT_MAX_SESSIONS, CleanupReport, FsckReport
 from projections.stats import Price, StatsQuery, StatsReport
@@ -209,17 +210,32 @@ class Projections:
         self, session_id: str, seq: int
     ) -> tuple[SessionMeta, Iterator[SnapshotMessage]]:
         """The session exactly as it was right after its event ``seq``: metadata and
-        messages (streamed: two passes over the log up to ``seq``, constant memory)."""
-        self.session_row(session_id)  # exists (or a clear not-found error)
+        messages (streamed: two passes over the log up to ``seq``, constant memory). A
+        message redacted since is shown redacted: redaction hides text from every view."""
+        redactions = self.redactions(session_id)  # exists (or a clear not-found error)
         row: fold.SessionRow | None = None
+        title_seq = None  # the message the automatic title comes from
         for event in self.log.read(session_id):
             if event.seq > seq:
                 break
             row = fold.apply(row, event, session_id)
+            if title_seq is None and row.title_auto is not None:
+                title_seq = event.seq
         last = self.log.last_seq(session_id)
         if row is None or not 1 <= seq <= last:
-            raise InvalidArgumentError(f"--at must be a seq of {session_id} (1 to {last})")
-        return row.meta(), views.messages_of(_until_seq(self.log.read(session_id), seq))
+            raise InvalidArgumentError(
+                f"seq {seq} is not an event of {session_id} (its seqs are 1 to {last})"
+            )
+        if title_seq in redactions:
+            row = fold.title_redacted(row)
+        events = _until_seq(self.log.read(session_id), seq)
+        return row.meta(), views.messages_of(events, redactions)
+
+    def messages_as_of(
+        self, session_id: str, seq: int | None
+    ) -> tuple[SessionMeta, Iterator[SnapshotMessage]]:
+        """:meth:`messages_at` ``seq``, or :meth:`messages` (now) when ``seq`` is None."""
+        return self.messages(session_id) if seq is None else self.messages_at(session_id, seq)
 
     def message_seq(self, session_id: str, number: int) -> int:
         """The seq of the session's ``number``-th message (1-based)."""
@@ -267,17 +283,18 @@ class Projections:
         entries = self.log.read_last(session_id, n, messages_only=True)
         return meta, list(views.messages_of((entry.event for entry in entries), redactions))
 
-    def snapshot_chunks(self, session_id: str) -> Iterator[bytes]:
-        """``sessions/<id>.json``'s bytes, a piece at a time."""
-        meta, messages = self.messages(session_id)
+    def snapshot_chunks(self, session_id: str, at_seq: int | None = None) -> Iterator[bytes]:
+        """``sessions/<id>.json``'s bytes, a piece at a time (as of event ``at_seq``, when
+        given)."""
+        meta, messages = self.messages_as_of(session_id, at_seq)
         return views.snapshot_chunks(meta, messages)
 
     def snapshot_json(self, session_id: str) -> bytes:
         """``sessions/<id>.json``'s bytes (whole: for small sessions and tests)."""
         return b"".join(self.snapshot_chunks(session_id))
 
-    def markdown_chunks(self, session_id: str) -> Iterator[str]:
-        meta, messages = self.messages(session_id)
+    def markdown_chunks(self, session_id: str, at_seq: int | None = None) -> Iterator[str]:
+        meta, messages = self.messages_as_of(session_id, at_seq)
         return markdown_projection.render_chunks(meta, messages)
 
     def markdown(self, session_id: str) -> str:
@@ -607,6 +624,19 @@ class TreeNode(msgspec.Struct, frozen=True):
     depth: int
     parent: str | None
     parent_seq: int
+
+    def entry(self) -> TreeEntry:
+        """This node as ``chatlog tree --json`` and ``session.tree`` give it."""
+        meta = self.meta
+        return TreeEntry(
+            session_id=meta.session_id,
+            parent=self.parent,
+            parent_seq=self.parent_seq if self.parent else None,
+            depth=self.depth,
+            title=meta.title,
+            message_count=meta.message_count,
+            updated_at=meta.updated_at,
+        )
 
 
 def _until_seq(events: Iterator[AnyEvent], seq: int) -> Iterator[AnyEvent]:

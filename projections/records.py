@@ -39,6 +39,20 @@ class SessionMeta(msgspec.Struct, frozen=True, omit_defaults=True):
     forked_from: ForkOrigin | None = None
 
 
+class TreeEntry(msgspec.Struct, frozen=True):
+    """One session of a family of forks, as ``chatlog tree --json`` and ``session.tree``
+    give it: ``parent`` and ``parent_seq`` (the parent's seq it branches at) are None for
+    the family's root, ``depth`` counts the forks between it and the root."""
+
+    session_id: str
+    parent: str | None
+    parent_seq: int | None
+    depth: int
+    title: str | None
+    message_count: int
+    updated_at: str
+
+
 class SnapshotMessage(msgspec.Struct, frozen=True):
     role: str
     content: str

@@ -136,3 +136,33 @@ def test_a_fork_stays_whole_when_its_parent_is_deleted_or_archived(home: Path) -
     assert [m["content"] for m in shown["messages"]] == ["shared beginning"]
     assert json.loads(ok("tree", other, "--json"))[0]["session_id"] == other
     assert "only in the parent" not in ok("search", "parent")
+
+
+def test_show_and_export_at_a_seq_never_show_a_message_redacted_since(home: Path) -> None:
+    sid = ok("new").strip()  # untitled: its title comes from the first message
+    run_chatlog("append", sid, "--role", "user", input="the code is 4921-7730")
+    run_chatlog("append", sid, "--role", "user", input="harmless")
+    ok("redact", sid, "2")
+    for args in (
+        ("show", sid, "--at", "2", "--json"),
+        ("show", sid, "--at", "3", "--no-pager"),
+        ("export", sid, "--at", "2"),
+        ("export", sid, "--at", "3", "--format", "json"),
+    ):
+        out = ok(*args)
+        assert "4921-7730" not in out, args
+        assert "REDACTED" in out, args
+
+
+def test_export_at_a_seq_is_the_session_as_it_was_then(home: Path) -> None:
+    sid = ok("new", "--title", "Then").strip()
+    for text in ("first", "second"):
+        run_chatlog("append", sid, "--role", "user", input=text)
+    ok("title", sid, "Now")
+    as_json = json.loads(ok("export", sid, "--at", "2", "--format", "json"))
+    assert as_json == json.loads(ok("show", sid, "--at", "2", "--json"))
+    assert [m["content"] for m in as_json["messages"]] == ["first"]
+    markdown = ok("export", sid, "--at", "3")
+    assert markdown.startswith("# Then\n") and "second" in markdown
+    bad = run_chatlog("export", sid, "--at", "5")
+    assert bad.returncode == 2 and "1 to 4" in bad.stderr

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Final, Generic, TypeVar
 import msgspec
 from msgspec import UnsetType
 
+from cli.export import render_export
 from cli.output import event_as_dict
 from cli.server.errors import (
     ALREADY_SUBSCRIBED,
@@ -37,7 +38,9 @@ from cli.server.params import (
     AppendParams,
     CreateParams,
     ExportParams,
+    ForkParams,
     ListParams,
+    LoadParams,
     Params,
     SearchParams,
     SessionParams,
@@ -148,23 +151,26 @@ async def session_list(caller: Caller, params: ListParams) -> dict[str, Any]:
     return {"status": "success", "sessions": sessions}
 
 
-@method("session.load", SessionParams)
-async def session_load(caller: Caller, params: SessionParams) -> Streamed:
+@method("session.load", LoadParams)
+async def session_load(caller: Caller, params: LoadParams) -> Streamed:
     """The seed's ``session.load`` result plus its session file's ``metadata``, streamed
-    (see :mod:`cli.server.streaming`): a session of any length costs constant memory."""
+    (see :mod:`cli.server.streaming`): a session of any length costs constant memory.
+    With ``at_seq``, the session as it was right after that event (``show --at``)."""
     session_id = validate_session_id(params.session_id)
-    meta, messages = await caller.storage.projections(lambda p: p.messages(session_id))
+    meta, messages = await caller.storage.projections(
+        lambda p: p.messages_as_of(session_id, params.at_seq)
+    )
     return Streamed(batched(load_result(meta, messages)))
 
 
 @method("session.export", ExportParams)
 async def session_export(caller: Caller, params: ExportParams) -> Streamed:
+    """``chatlog export [--at SEQ]``'s content, streamed."""
     session_id = validate_session_id(params.session_id)
 
     def content(p: Projections) -> Iterator[str]:
-        if params.format == "json":
-            return (chunk.decode() for chunk in p.snapshot_chunks(session_id))
-        return p.markdown_chunks(session_id)
+        chunks = render_export(p, session_id, params.format, params.at_seq)
+        return (chunk.decode() for chunk in chunks)  # each chunk is whole characters
 
     pieces = await caller.storage.projections(content)
     return Streamed(batched(export_result(session_id, params.format, pieces)))
@@ -200,6 +206,25 @@ async def session_append(caller: Caller, params: AppendParams) -> dict[str, Any]
     )
     caller.hub.notify([session_id])
     return event_as_dict(event, session_id)
+
+
+@method("session.fork", ForkParams)
+async def session_fork(caller: Caller, params: ForkParams) -> dict[str, Any]:
+    """``chatlog fork``: a new session holding the session's events up to ``at_seq``
+    (default: all); the parent is never changed."""
+    parent = validate_session_id(params.session_id)
+    fork = await caller.storage.fork_session(parent, params.at_seq, params.title)
+    meta = await caller.storage.projections(lambda p: p.session_meta(fork))
+    return {"session_id": fork, "metadata": meta}
+
+
+@method("session.tree", SessionParams)
+async def session_tree(caller: Caller, params: SessionParams) -> dict[str, Any]:
+    """``chatlog tree --json``: the session's family of forks, from its oldest ancestor
+    still here, each fork after the session it came from."""
+    session_id = validate_session_id(params.session_id)
+    nodes = await caller.storage.projections(lambda p: p.tree(session_id))
+    return {"session_id": session_id, "sessions": [node.entry() for node in nodes]}
 
 
 class RedactParams(Params, frozen=True, forbid_unknown_fields=True):

@@ -38,9 +38,21 @@ class SessionParams(Params, frozen=True, forbid_unknown_fields=True):
     session_id: str
 
 
+class LoadParams(Params, frozen=True, forbid_unknown_fields=True):
+    session_id: str
+    at_seq: Positive | None = None  # None: as it is now
+
+
 class ExportParams(Params, frozen=True, forbid_unknown_fields=True):
     session_id: str
     format: Literal["markdown", "json"] = "markdown"
+    at_seq: Positive | None = None  # None: as it is now
+
+
+class ForkParams(Params, frozen=True, forbid_unknown_fields=True):
+    session_id: str
+    at_seq: Positive | None = None  # None: at the session's last event
+    title: str | None = None
 
 
 class CreateParams(Params, frozen=True, forbid_unknown_fields=True):

@@ -65,6 +65,9 @@ class Storage:
             expected_seq=expected_seq,
         )
 
+    async def fork_session(self, parent: str, at_seq: int | None, title: str | None) -> str:
+        return await self._run(self._io, self.log.fork_session, parent, at_seq, title=title)
+
     async def open_follower(self, session_id: str) -> Follower:
         return await self._run(self._io, self.log.open_follower, session_id)
 
