@@ -51,9 +51,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_sync(args: argparse.Namespace, ctx: Context) -> int:
-    remote = open_store(args.url)
+    # Sync copies events exactly as they are: nothing it writes is redacted again.
+    remote = open_store(args.url, redact_secrets=False)
     try:
-        with EventLog(ctx.home, fsync=ctx.fsync) as local:
+        with EventLog(ctx.home, fsync=ctx.fsync, redact_secrets=False) as local:
             return _sync(local, remote, args.url, args.dry_run, ctx)
     finally:
         remote.close()

@@ -51,7 +51,7 @@ class Context:
         """The event store: the JetStream store a URL names, else the local file store."""
         if self.store_url:
             self.layout.ensure()  # projections stay in the home whatever the store
-            return open_store(self.store_url)
+            return open_store(self.store_url, redact_secrets=self.redact_secrets)
         return self.file_log
 
     @cached_property
@@ -109,8 +109,9 @@ def store_setting(flag: str | None, env: dict[str, str] | None = None) -> str | 
     return load_file_config(default_config_path()).store or None
 
 
-def open_store(url: str) -> EventStore:
-    """The store a URL names (``nats://`` or ``tls://``: NATS JetStream)."""
+def open_store(url: str, *, redact_secrets: bool = True) -> EventStore:
+    """The store a URL names (``nats://`` or ``tls://``: NATS JetStream); with
+    ``redact_secrets`` its appends are redacted as the file store's are."""
     from eventlog.jetstream_url import is_store_url
 
     if not is_store_url(url):
@@ -123,4 +124,4 @@ def open_store(url: str) -> EventStore:
         raise InvalidArgumentError(
             f"a NATS store needs nats-py ({exc}): pip install 'openagent-chatlog[nats]'"
         ) from exc
-    return JetStreamStore(url)
+    return JetStreamStore(url, redact_secrets=redact_secrets)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import secrets
 import threading
 import time
@@ -34,6 +35,7 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Coroutine,
+    Generator,
     Iterator,
     Mapping,
     Sequence,
@@ -43,19 +45,17 @@ from typing import Any, Final, TypeVar
 import msgspec
 from nats.js import api
 
-from eventlog.arguments import check_text, clean_tags
 from eventlog.clock import utc_now_iso
 from eventlog.codec import LineProblem, encode_line
 from eventlog.errors import (
-    AmbiguousSessionIdError,
     InvalidArgumentError,
     SeqConflictError,
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
 )
-from eventlog.events import ROLES, AnyEvent, Message, SessionCreated
-from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
+from eventlog.events import AnyEvent, Message
+from eventlog.ids import new_session_id, validate_session_id
 from eventlog.jetstream_client import (
     RETRY_PAUSE,
     TRANSIENT,
@@ -100,13 +100,13 @@ T = TypeVar("T")
 
 MAX_CREATE_ATTEMPTS: Final = 32
 MSG_ID_HEADER: Final = api.Header.MSG_ID.value
-_ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 
 
 class JetStreamStore(EventStore):
     """Sessions' events in one JetStream stream, one subject per session."""
 
-    def __init__(self, url: str | JetStreamAddress) -> None:
+    def __init__(self, url: str | JetStreamAddress, *, redact_secrets: bool = True) -> None:
+        self.redact_secrets = redact_secrets
         self.address = url if isinstance(url, JetStreamAddress) else parse_store_url(url)
         self.subjects = Subjects(self.address.stream)
         self._conn = Connection(self.address)
@@ -150,24 +150,12 @@ class JetStreamStore(EventStore):
         ts: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> str:
-        check_text("title", title, optional=True)
-        cleaned_tags = clean_tags(tags)
-        if session_id is not None:
-            validate_session_id(session_id)
-        created_at = ts or utc_now_iso()
-        meta = dict(metadata or {})
+        first = self.first_event_for(title, tags, session_id, ts, metadata)
 
         async def create() -> str:
             for _attempt in range(MAX_CREATE_ATTEMPTS):
                 sid = session_id if session_id is not None else new_session_id()
-                event = SessionCreated(
-                    seq=1,
-                    ts=created_at,
-                    session_id=sid,
-                    title=title or None,
-                    tags=cleaned_tags,
-                    metadata=meta,
-                )
+                event = first(sid)
                 try:
                     await self._publish(sid, _encode(event), 1, 0)
                 except WrongLastSequence:
@@ -178,21 +166,6 @@ class JetStreamStore(EventStore):
             raise StorageError("could not claim a unique session id")
 
         return self._call("cannot create a session", create(), self._append_bound())
-
-    def append(
-        self,
-        session_id: str,
-        role: str,
-        content: str,
-        token_count: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expected_seq: int | None = None,
-        *,
-        ts: str | None = None,
-    ) -> Message:
-        return self.append_event(
-            session_id, message_builder(role, content, token_count, metadata, ts), expected_seq
-        )
 
     def append_event(
         self, session_id: str, build: Callable[[int, str], E], expected_seq: int | None = None
@@ -323,11 +296,6 @@ class JetStreamStore(EventStore):
         ids = (self.subjects.session_of(subject, "s") for subject, n in counts.items() if n)
         return sorted(sid for sid in ids if sid is not None)
 
-    def resolve(self, id_or_prefix: str) -> str:
-        if is_valid_session_id(id_or_prefix) and self.exists(id_or_prefix):
-            return id_or_prefix
-        return resolve_among(self.session_ids(), id_or_prefix)
-
     # ------------------------------------------------------------------ reading
 
     def read_from(
@@ -360,25 +328,27 @@ class JetStreamStore(EventStore):
         state, start, stop, base_seq = self._call(f"cannot read {session_id}", plan())
         if state in ("missing", "unchanged"):
             return SessionRead(state)  # type: ignore[arg-type]
-        return SessionRead(
-            state,  # type: ignore[arg-type]
-            self._batches(subject, start, stop, base_seq),
-        )
+        batches = self._batches(subject, start, stop, base_seq)
+        # Closing the read closes the generators, which removes the server's consumer.
+        return SessionRead(state, batches, batches.close)  # type: ignore[arg-type]
 
     async def _still_there(self, subject: str, stream_seq: int, seq: int) -> bool:
         """The message a position ends at is still the session's event ``seq``."""
         found = await self._conn.message_at(stream_seq)
         return found is not None and found.subject == subject and stored_seq(found) == seq
 
-    def _batches(self, subject: str, start: int, stop: int, base_seq: int) -> Iterator[ReadBatch]:
+    def _batches(
+        self, subject: str, start: int, stop: int, base_seq: int
+    ) -> Generator[ReadBatch, None, None]:
         decoder = EntryDecoder(subject, base_seq)
-        for messages in self._stream(subject, start, stop):
-            entries, issues = decoder.feed(messages)
-            yield ReadBatch(entries, issues, decoder.position)
+        with contextlib.closing(self._stream(subject, start, stop)) as stream:
+            for messages in stream:
+                entries, issues = decoder.feed(messages)
+                yield ReadBatch(entries, issues, decoder.position)
 
     def _stream(
         self, subject: str, start: int, stop: int, *, headers_only: bool = False
-    ) -> Iterator[list[StoredMessage]]:
+    ) -> Generator[list[StoredMessage], None, None]:
         """Batches of one subject's messages, driven from this thread."""
         agen = self._conn.messages([subject], start, stop, headers_only=headers_only)
         try:
@@ -565,47 +535,3 @@ def _encode(event: AnyEvent) -> bytes:
         return encode_line(event)
     except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
         raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
-
-
-def message_builder(
-    role: str,
-    content: str,
-    token_count: int | None,
-    metadata: Mapping[str, Any] | None,
-    ts: str | None,
-) -> Callable[[int, str], Message]:
-    """The checked arguments of an append, as the builder of its Message."""
-    if role not in ROLES:
-        raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    check_text("content", content)
-    if token_count is not None and (
-        isinstance(token_count, bool) or not isinstance(token_count, int) or token_count < 0
-    ):
-        raise InvalidArgumentError("token_count must be a non-negative integer")
-    meta = dict(metadata or {})
-
-    def build(seq: int, now: str) -> Message:
-        return Message(
-            seq=seq,
-            ts=ts or now,
-            role=role,  # type: ignore[arg-type]  # checked against ROLES above
-            content=content,
-            token_count=token_count,
-            metadata=meta,
-        )
-
-    return build
-
-
-def resolve_among(ids: Sequence[str], id_or_prefix: str) -> str:
-    """A full id from a unique prefix or 6-hex suffix of one of ``ids``."""
-    text = id_or_prefix
-    if not text or len(text) > 24 or not all(c in _ID_CHARACTERS for c in text):
-        validate_session_id(id_or_prefix)  # raises the standard invalid-id error
-    matches = [sid for sid in ids if sid.startswith(text) or sid.endswith("_" + text)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise SessionNotFoundError(f"no session matches {text!r}")
-    shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
-    raise AmbiguousSessionIdError(f"{text!r} matches {len(matches)} sessions: {shown}")

@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 import msgspec
 
-from eventlog import reading, redaction, upkeep
-from eventlog.arguments import check_text, clean_tags
+from eventlog import reading, upkeep
 from eventlog.atomic import fsync_dir, write_exclusive
 from eventlog.chunks import batched
 from eventlog.clock import utc_now_iso
 from eventlog.codec import encode_line
 from eventlog.errors import (
-    AmbiguousSessionIdError,
     DiskFullError,
     DurabilityError,
     InvalidArgumentError,
@@ -50,15 +48,12 @@ from eventlog.errors import (
     StorageError,
 )
 from eventlog.events import (
-    ROLES,
     AnyEvent,
-    Message,
-    SessionCreated,
 )
 from eventlog.feed import ChangeFeed, Journal
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
-from eventlog.ids import is_valid_session_id, new_session_id, validate_session_id
+from eventlog.ids import new_session_id, validate_session_id
 from eventlog.safefile import NOFOLLOW, open_regular
 from eventlog.scan import START, Cursor, LogEntry, LogIssue, Scan, read_tail_state, scan_bytes
 from eventlog.store import (
@@ -77,7 +72,6 @@ FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
 MAX_CREATE_ATTEMPTS: Final = 32
 MAX_CACHED_PATHS: Final = 4096
-_ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 
 logger = logging.getLogger("chatlog")
 E = TypeVar("E", bound=AnyEvent)
@@ -169,24 +163,10 @@ class EventLog(EventStore):
         Without ``session_id`` a fresh id is generated (retrying on the rare collision).
         With one (importers) it must be valid and unused, else SessionExistsError.
         """
-        check_text("title", title, optional=True)
-        cleaned_tags = clean_tags(tags)
-        created_at = ts or utc_now_iso()
-        if session_id is not None:
-            validate_session_id(session_id)  # refused before the detectors load
-        if self.redact_secrets:
-            title = redaction.redact_text(title)[0] if title else title
-            metadata = redaction.redact_message("", metadata or {}).metadata
+        first = self.first_event_for(title, tags, session_id, ts, metadata)
         for _attempt in range(MAX_CREATE_ATTEMPTS):
-            sid = validate_session_id(session_id) if session_id is not None else new_session_id()
-            event = SessionCreated(
-                seq=1,
-                ts=created_at,
-                session_id=sid,
-                title=title or None,
-                tags=cleaned_tags,
-                metadata=dict(metadata or {}),
-            )
+            sid = session_id if session_id is not None else new_session_id()
+            event = first(sid)
             if self._claim_new_log(sid, _encode(event)):
                 return sid
             if session_id is not None:
@@ -261,42 +241,6 @@ class EventLog(EventStore):
             handle.last_seq = last[0]
         return session_id
 
-    def append(
-        self,
-        session_id: str,
-        role: str,
-        content: str,
-        token_count: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expected_seq: int | None = None,
-        *,
-        ts: str | None = None,
-    ) -> Message:
-        """Append one message; return the stored event (with its seq and timestamp)."""
-        if role not in ROLES:
-            raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        check_text("content", content)
-        if token_count is not None and (
-            isinstance(token_count, bool) or not isinstance(token_count, int) or token_count < 0
-        ):
-            raise InvalidArgumentError("token_count must be a non-negative integer")
-        meta = dict(metadata or {})
-        if self.redact_secrets:
-            self._log_path(session_id)  # a hostile id is refused before the detectors load
-            content, meta, _kinds = redaction.redact_message(content, meta)
-
-        def build(seq: int, now: str) -> Message:
-            return Message(
-                seq=seq,
-                ts=ts or now,
-                role=role,  # type: ignore[arg-type]  # checked against ROLES above
-                content=content,
-                token_count=token_count,
-                metadata=meta,
-            )
-
-        return self.append_event(session_id, build, expected_seq)
-
     def delete_session(self, session_id: str) -> None:
         """Remove a session's log. Taken under the log's lock, so no append is lost into
         an unlinked file: a writer holding a handle sees the path gone and fails."""
@@ -330,24 +274,6 @@ class EventLog(EventStore):
 
     def session_ids(self) -> list[str]:
         return self.layout.session_ids()
-
-    def resolve(self, id_or_prefix: str) -> str:
-        """A full session id from a full id or a unique prefix of one."""
-        if is_valid_session_id(id_or_prefix) and self.exists(id_or_prefix):
-            return id_or_prefix
-        text = id_or_prefix
-        # Only characters an id can hold: no whitespace to strip, no upper case, no look-alikes.
-        if not text or len(text) > 24 or not all(c in _ID_CHARACTERS for c in text):
-            validate_session_id(id_or_prefix)  # raises the standard invalid-id error
-        matches = [
-            sid for sid in self.session_ids() if sid.startswith(text) or sid.endswith("_" + text)
-        ]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise SessionNotFoundError(f"no session matches {text!r}")
-        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
-        raise AmbiguousSessionIdError(f"{text!r} matches {len(matches)} sessions: {shown}")
 
     # ------------------------------------------------------------------ reading
 

@@ -21,21 +21,32 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
 
 import msgspec
 
+from eventlog.arguments import check_text, clean_tags
+from eventlog.clock import utc_now_iso
+from eventlog.errors import (
+    AmbiguousSessionIdError,
+    InvalidArgumentError,
+    SessionNotFoundError,
+)
 from eventlog.events import (
+    ROLES,
     AnyEvent,
     Message,
     MessageRedacted,
+    SessionCreated,
     SessionTagged,
     SessionTitled,
     SessionUntagged,
 )
+from eventlog.ids import is_valid_session_id, validate_session_id
 from eventlog.scan import LogEntry, LogIssue
 
 E = TypeVar("E", bound=AnyEvent)
+_ID_CHARACTERS: Final = frozenset("0123456789abcdef-_")
 
 if TYPE_CHECKING:
     import asyncio
@@ -175,6 +186,11 @@ class Follower(abc.ABC):
 class EventStore(abc.ABC):
     """Sessions' events, appended and read in seq order (see the module docstring)."""
 
+    # Secrets in messages (and new sessions' titles and metadata) are replaced by
+    # [REDACTED:<kind>] before anything is written (see eventlog.redaction); stores take
+    # it as a constructor argument.
+    redact_secrets: bool = True
+
     # ------------------------------------------------------------------ writing
 
     @abc.abstractmethod
@@ -190,7 +206,42 @@ class EventStore(abc.ABC):
         """Create a session (whole: its first event is there or nothing is) and return its
         id; an explicit ``session_id`` that exists raises SessionExistsError."""
 
-    @abc.abstractmethod
+    def first_event_for(
+        self,
+        title: str | None,
+        tags: Sequence[str],
+        session_id: str | None,
+        ts: str | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> Callable[[str], SessionCreated]:
+        """The checked (and, with :attr:`redact_secrets`, redacted) arguments of
+        :meth:`create_session`, as the builder of the new session's first event from its
+        id. Stores call it before they claim an id."""
+
+        check_text("title", title, optional=True)
+        cleaned_tags = clean_tags(tags)
+        created_at = ts or utc_now_iso()
+        if session_id is not None:
+            validate_session_id(session_id)  # refused before the detectors load
+        if self.redact_secrets:
+            from eventlog import redaction
+
+            title = redaction.redact_text(title)[0] if title else title
+            metadata = redaction.redact_message("", metadata or {}).metadata
+        meta = dict(metadata or {})
+
+        def build(sid: str) -> SessionCreated:
+            return SessionCreated(
+                seq=1,
+                ts=created_at,
+                session_id=sid,
+                title=title or None,
+                tags=cleaned_tags,
+                metadata=dict(meta),
+            )
+
+        return build
+
     def append(
         self,
         session_id: str,
@@ -202,7 +253,18 @@ class EventStore(abc.ABC):
         *,
         ts: str | None = None,
     ) -> Message:
-        """Append one message; SeqConflictError unless the session is at ``expected_seq``."""
+        """Append one message and return it as stored (its seq and time); SeqConflictError
+        unless the session is at ``expected_seq``. With :attr:`redact_secrets` its content
+        and metadata are redacted first (the one place every store does it)."""
+
+        message_builder(role, content, token_count, metadata, ts)  # checked before anything
+        validate_session_id(session_id)  # a hostile id is refused before the detectors load
+        if self.redact_secrets:
+            from eventlog import redaction
+
+            content, metadata, _kinds = redaction.redact_message(content, dict(metadata or {}))
+        build = message_builder(role, content, token_count, metadata, ts)
+        return self.append_event(session_id, build, expected_seq)
 
     @abc.abstractmethod
     def append_event(
@@ -213,7 +275,6 @@ class EventStore(abc.ABC):
     def set_title(
         self, session_id: str, title: str, expected_seq: int | None = None
     ) -> SessionTitled:
-        from eventlog.arguments import check_text
 
         check_text("title", title)
         return self.append_event(
@@ -221,7 +282,6 @@ class EventStore(abc.ABC):
         )
 
     def add_tag(self, session_id: str, tag: str) -> SessionTagged:
-        from eventlog.arguments import clean_tags
 
         (clean,) = clean_tags([tag])
         return self.append_event(
@@ -229,7 +289,6 @@ class EventStore(abc.ABC):
         )
 
     def remove_tag(self, session_id: str, tag: str) -> SessionUntagged:
-        from eventlog.arguments import clean_tags
 
         (clean,) = clean_tags([tag])
         return self.append_event(
@@ -247,9 +306,6 @@ class EventStore(abc.ABC):
         naming the parent and ``at_seq``, then a title of its own when ``title`` is given.
         So a fork stays whole whatever happens to its parent, and its seq K shows what the
         parent's seq K showed."""
-        from eventlog.arguments import check_text
-        from eventlog.clock import utc_now_iso
-        from eventlog.errors import InvalidArgumentError
         from eventlog.events import SessionCreated, SessionForked
         from eventlog.ids import new_session_id
         from eventlog.redaction import redacted_message
@@ -312,8 +368,6 @@ class EventStore(abc.ABC):
     def redact(self, session_id: str, target: int, reason: str | None = None) -> MessageRedacted:
         """Append a redaction of the event at seq ``target`` (the caller checks it is a
         message); ``compact`` then removes its text for good."""
-        from eventlog.arguments import check_text
-        from eventlog.errors import InvalidArgumentError
 
         check_text("reason", reason, optional=True)
         if isinstance(target, bool) or not isinstance(target, int) or target < 1:
@@ -339,9 +393,24 @@ class EventStore(abc.ABC):
     def session_ids(self) -> list[str]:
         """Every session's id, sorted."""
 
-    @abc.abstractmethod
     def resolve(self, id_or_prefix: str) -> str:
         """A full id from a full id, a unique prefix, or the 6-hex suffix."""
+
+        if is_valid_session_id(id_or_prefix) and self.exists(id_or_prefix):
+            return id_or_prefix
+        text = id_or_prefix
+        # Only characters an id can hold: no whitespace to strip, no upper case, no look-alikes.
+        if not text or len(text) > 24 or not all(c in _ID_CHARACTERS for c in text):
+            validate_session_id(id_or_prefix)  # raises the standard invalid-id error
+        matches = [
+            sid for sid in self.session_ids() if sid.startswith(text) or sid.endswith("_" + text)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise SessionNotFoundError(f"no session matches {text!r}")
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise AmbiguousSessionIdError(f"{text!r} matches {len(matches)} sessions: {shown}")
 
     # ------------------------------------------------------------------ reading
 
@@ -350,8 +419,6 @@ class EventStore(abc.ABC):
         ``read`` is called, so a missing one raises SessionNotFoundError here."""
         result = self.read_from(session_id)
         if result.state == "missing":
-            from eventlog.errors import SessionNotFoundError
-
             raise SessionNotFoundError(f"no session {session_id}")
         return (entry.event for batch in result.batches for entry in batch.entries)
 
@@ -437,7 +504,6 @@ class EventStore(abc.ABC):
         A store that cannot rewrite what it holds says so (the JetStream store does not
         erase messages yet: its redactions hide the text in every view, but the stream
         keeps it until the session is deleted)."""
-        from eventlog.errors import InvalidArgumentError
 
         raise InvalidArgumentError(
             f"compact is not available on this store ({type(self).__name__}); redacted "
@@ -476,3 +542,34 @@ class EventStore(abc.ABC):
 def _renumbered(event: AnyEvent) -> Callable[[int, str], AnyEvent]:
     """A builder for ``append_event`` that stores ``event`` as it is, under the next seq."""
     return lambda seq, _now: msgspec.structs.replace(event, seq=seq)
+
+
+def message_builder(
+    role: str,
+    content: str,
+    token_count: int | None,
+    metadata: Mapping[str, Any] | None,
+    ts: str | None,
+) -> Callable[[int, str], Message]:
+    """The checked arguments of an append, as the builder of its Message."""
+
+    if role not in ROLES:
+        raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    check_text("content", content)
+    if token_count is not None and (
+        isinstance(token_count, bool) or not isinstance(token_count, int) or token_count < 0
+    ):
+        raise InvalidArgumentError("token_count must be a non-negative integer")
+    meta = dict(metadata or {})
+
+    def build(seq: int, now: str) -> Message:
+        return Message(
+            seq=seq,
+            ts=ts or now,
+            role=role,  # type: ignore[arg-type]  # checked against ROLES above
+            content=content,
+            token_count=token_count,
+            metadata=meta,
+        )
+
+    return build

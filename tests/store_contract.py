@@ -16,6 +16,7 @@ import pytest
 
 from eventlog import (
     AmbiguousSessionIdError,
+    InvalidArgumentError,
     InvalidSessionIdError,
     Message,
     SeqConflictError,
@@ -29,6 +30,8 @@ from eventlog import (
 from eventlog.store import START_POSITION, EventStore, SessionPosition, SessionRead
 
 UNKNOWN = "2001-01-01_000000_abcdef"
+AWS_KEY = "AKIAQ3EGRK7ZXN4PLM2T"  # real-looking, not a real key
+PASSWORD = "Xk9mQ2vL7pR4wZ"
 
 
 def drain(result: SessionRead) -> tuple[list[int], SessionPosition | None]:
@@ -159,6 +162,47 @@ class StoreContract:
         assert seqs_of(store, sid) == [1, 2, 3]
         with pytest.raises(SeqConflictError):
             store.append(sid, "user", "stale", expected_seq=2)
+
+    # ------------------------------------------------------------------ redaction on save
+
+    def test_a_secret_in_an_append_is_stored_redacted(self, store: EventStore) -> None:
+        sid = store.create_session()
+        stored = store.append(
+            sid,
+            "user",
+            f"use {AWS_KEY} with password={PASSWORD}",
+            metadata={"env": {"API_KEY": PASSWORD}, "note": "plain"},
+        )
+        assert stored.content == "use [REDACTED:aws_key] with password=[REDACTED:secret]"
+        assert stored.metadata == {"env": {"API_KEY": "[REDACTED:secret]"}, "note": "plain"}
+        assert list(store.read(sid))[-1] == stored
+        assert store.read_last(sid, 1)[0].event == stored
+
+    def test_a_secret_in_a_new_sessions_title_and_metadata_is_stored_redacted(
+        self, store: EventStore
+    ) -> None:
+        sid = store.create_session(f"deploy {AWS_KEY}", metadata={"token": PASSWORD})
+        first = store.first_event(sid)
+        assert isinstance(first, SessionCreated)
+        assert first.title == "deploy [REDACTED:aws_key]"
+        assert first.metadata == {"token": "[REDACTED:secret]"}
+
+    def test_with_redaction_off_an_append_is_stored_as_given(self, store: EventStore) -> None:
+        store.redact_secrets = False
+        sid = store.create_session(f"deploy {AWS_KEY}")
+        stored = store.append(sid, "user", f"use {AWS_KEY}")
+        assert stored.content == f"use {AWS_KEY}"
+        assert [e.content for e in store.read(sid) if isinstance(e, Message)] == [f"use {AWS_KEY}"]
+
+    def test_an_append_refused_for_its_arguments_stores_nothing(self, store: EventStore) -> None:
+        sid = store.create_session()
+        with pytest.raises(InvalidArgumentError):
+            store.append(sid, "robot", "hello")
+        with pytest.raises(InvalidArgumentError):
+            store.append(sid, "user", "hello", token_count=-1)
+        with pytest.raises(InvalidArgumentError):
+            store.append(sid, "user", 42)  # type: ignore[arg-type]
+        assert seqs_of(store, sid) == [1]
 
     # ------------------------------------------------------------------ reading
 

@@ -184,3 +184,52 @@ def test_a_retried_append_with_the_same_message_id_is_stored_once(
     assert store._call("count", store._conn.subjects(subject)) == {subject: 2}
     with pytest.raises(WrongLastSequence):  # another append with that stale sequence
         store._call("publish", store._publish(sid, line, 2, tail.stream_seq))
+
+
+# --------------------------------------------------------------------------- consumers
+
+
+def consumers_of(url: str) -> list[str]:
+    """The names of the stream's consumers, as the server lists them."""
+    stream = parse_store_url(url).stream
+
+    async def main() -> list[str]:
+        nc = await nats.connect(url.split("?", maxsplit=1)[0].split(","))
+        try:
+            return [info.name for info in await nc.jetstream().consumers_info(stream)]
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+def test_a_read_closed_half_way_leaves_no_consumer_on_the_server(
+    store: JetStreamStore, url: str
+) -> None:
+    sid = store.create_session()
+    for i in range(12):  # more than the few single gets: the rest comes through a consumer
+        store.append(sid, "user", f"m{i}")
+    result = store.read_from(sid)
+    first = next(result.batches)
+    second = next(result.batches)
+    assert [e.event.seq for e in first.entries + second.entries] == list(range(1, 14))
+    assert len(consumers_of(url)) == 1  # the read's consumer, still open
+    result.close()
+    assert consumers_of(url) == []
+
+
+def test_reads_and_followers_leave_no_consumer_on_the_server(
+    store: JetStreamStore, url: str
+) -> None:
+    sid = store.create_session()
+    for i in range(12):
+        store.append(sid, "user", f"m{i}")
+    assert len(list(store.read(sid))) == 13
+    assert len(store.read_last(sid, 3)) == 3
+    follower = store.open_follower(sid)
+    assert len(consumers_of(url)) == 1
+    follower.close()
+    assert consumers_of(url) == []
+    unread = store.read_from(sid)
+    unread.close()  # closed before any batch was asked for
+    assert consumers_of(url) == []
