@@ -111,7 +111,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "fsck",
         help="report damaged lines in the logs",
         description="Check every log and list damaged lines as FILE:LINE: kind: why (bad "
-        "checksum, not an event, out of order, torn tail). Exit 1 while damage remains.",
+        "checksum, not an event, out of order, torn tail), and every entry under the home "
+        "that chatlog does not use (symbolic links, FIFOs, devices, sockets not its own, a "
+        "directory where a file belongs). Exit 1 while damage or such entries remain.",
     )
     fsck.add_argument(
         "--repair", action="store_true", help="move damaged lines to quarantine/, cut torn tails"
@@ -221,13 +223,14 @@ def run_fsck(args: argparse.Namespace, ctx: Context) -> int:
                     "foreign": report.foreign,
                     "repairs": report.repairs,
                     "stale_temps": report.stale_temps,
+                    "unsafe": report.unsafe,
                     "clean": report.clean,
                 }
             )
         )
     else:
         _print_fsck(report, ctx)
-    return 0 if report.clean else 1
+    return 0 if report.clean and not report.unsafe else 1
 
 
 def _print_fsck(report: FsckReport, ctx: Context) -> None:
@@ -244,6 +247,8 @@ def _print_fsck(report: FsckReport, ctx: Context) -> None:
     damaged = report.damaged
     for path in report.stale_temps:
         ctx.out(f"removed {terminal_safe(path)} (left half-written by a killed process)")
+    for entry in report.unsafe:
+        ctx.out(terminal_safe(f"unsafe: {entry.describe()}"))
     summary = f"checked {plural(report.sessions_checked, 'session')}: "
     if not damaged:
         summary += "no damage found"
@@ -257,6 +262,12 @@ def _print_fsck(report: FsckReport, ctx: Context) -> None:
         summary += f"{plural(len(damaged), 'damaged line')} in {where}, {outcome}"
     if report.foreign:
         summary += f"; {plural(len(report.foreign), 'line')} from a newer chatlog kept"
+    if report.unsafe:
+        summary += (
+            f"; {len(report.unsafe)} unsafe {'entry' if len(report.unsafe) == 1 else 'entries'} "
+            "under the home "
+            "(not used: remove or move them)"
+        )
     ctx.out(summary)
 
 

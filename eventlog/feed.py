@@ -38,7 +38,7 @@ from typing import Final
 
 from eventlog.home import FILE_MODE, ensure_private_dir
 from eventlog.ids import is_valid_session_id
-from eventlog.safefile import CLOEXEC, NOFOLLOW, open_regular
+from eventlog.safefile import CLOEXEC, NOFOLLOW, open_regular, private_dir_names
 from eventlog.store import Changes
 
 ROTATE_SESSIONS: Final = 256
@@ -162,10 +162,7 @@ class ChangeFeed:
 
     def changes(self, since: str | None) -> Changes:
         position = boot_id()
-        try:
-            names = sorted(os.listdir(self.directory))
-        except FileNotFoundError:
-            names = []
+        names = sorted(private_dir_names(self.directory))
         sessions: set[str] = set()
         consumed: list[str] = []
         for name in names:

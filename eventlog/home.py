@@ -8,12 +8,14 @@ Home resolution: an explicit directory (``--home``) > ``CHATLOG_HOME`` >
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Final
 
 import platformdirs
 
 from eventlog.ids import validate_session_id
+from eventlog.safefile import warn_once
 
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
@@ -68,16 +70,43 @@ class HomeLayout:
         self.history_file = root / "history"
         self.socket_file = root / "chatlog.sock"
         self.changes_dir = root / "changes"
+        self.deleting_dir = root / "deleting"  # intents of deletes not finished yet
         self.projections_db = root / "projections.sqlite3"
+
+    @property
+    def private_dirs(self) -> tuple[Path, ...]:
+        """The directories chatlog keeps its files in (each holds regular files only)."""
+        return (
+            self.events_dir,
+            self.sessions_dir,
+            self.quarantine_dir,
+            self.archive_dir,
+            self.changes_dir,
+            self.deleting_dir,
+        )
+
+    @property
+    def top_files(self) -> tuple[Path, ...]:
+        """The files chatlog may keep at the top of the home (the socket aside)."""
+        db = self.projections_db
+        return (
+            self.index_file,
+            self.search_db,
+            self.checkpoints_file,
+            self.history_file,
+            db,
+            *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")),
+            self.socket_file.with_name(self.socket_file.name + ".lock"),
+        )
 
     def ensure(self) -> None:
         # The home itself may be a symlink to a directory (a dotfiles setup); nothing
         # under it is followed.
         if not (os.path.islink(self.root) and os.path.isdir(self.root)):
             ensure_private_dir(self.root)
-        mode = os.stat(self.root).st_mode & 0o777
+        mode = stat.S_IMODE(os.stat(self.root).st_mode)
         if mode & 0o077:
-            _warn_once(
+            warn_once(
                 f"{self.root} is accessible to other users (mode {mode:o}); "
                 f"`chmod 700 {self.root}` keeps your conversations private"
             )
@@ -107,19 +136,8 @@ class HomeLayout:
                 ):
                     continue
                 if not entry.is_file(follow_symlinks=False):
-                    _warn_once(f"ignored {entry.path}: not a regular file")
+                    warn_once(f"ignored {entry.path}: not a regular file")
                     continue
                 ids.append(name[: -len(LOG_SUFFIX)])
         ids.sort()
         return ids
-
-
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    import logging
-
-    if message not in _warned:
-        _warned.add(message)
-        logging.getLogger("chatlog").warning("%s", message)

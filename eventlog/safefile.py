@@ -9,9 +9,11 @@ an :class:`UnsafeFileError` naming the path, which readers report once and skip.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from pathlib import Path
+from typing import Final, Literal
 
 from eventlog.errors import UnsafeFileError
 
@@ -61,8 +63,43 @@ def check_private_dir(path: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else _kind(st.st_mode)
-        raise UnsafeFileError(f"{path} is {what}, not a directory; chatlog does not use it")
+        raise UnsafeFileError(
+            f"{path} is {_kind(st.st_mode)}, not a directory; chatlog does not use it"
+        )
+
+
+def private_dir_names(path: Path) -> list[str]:
+    """The names in ``path``, one of chatlog's directories under the home: none when it
+    is missing, and none (with one warning naming it) when it is not a real directory. A
+    symlink is never followed, so nothing outside the home is listed, and so nothing
+    outside it is removed by name from such a listing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW | NONBLOCK | CLOEXEC)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        try:
+            what = _kind(os.lstat(path).st_mode)
+        except FileNotFoundError:
+            return []
+        warn_once(f"ignored {path}: it is {what}, not a directory; chatlog does not use it")
+        return []
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` as a warning, once per process."""
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("chatlog").warning("%s", message)
 
 
 def read_all(fd: int, start: int, stop: int) -> bytes:
@@ -78,15 +115,35 @@ def read_all(fd: int, start: int, stop: int) -> bytes:
     return b"".join(chunks)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
+FileKind = Literal["file", "directory", "symlink", "fifo", "socket", "device", "other"]
+
+KIND_NAMES: Final[dict[FileKind, str]] = {
+    "file": "a regular file",
+    "directory": "a directory",
+    "symlink": "a symbolic link",
+    "fifo": "a FIFO",
+    "socket": "a socket",
+    "device": "a device",
+    "other": "not a regular file",
+}
+
+
+def file_kind(mode: int) -> FileKind:
+    """What an ``st_mode`` (from ``lstat``) says the entry is."""
+    if stat.S_ISREG(mode):
+        return "file"
     if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return "directory"
     if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "not a regular file"
+        return "symlink"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "other"
+
+
+def _kind(mode: int) -> str:
+    return KIND_NAMES[file_kind(mode)]

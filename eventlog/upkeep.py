@@ -26,6 +26,7 @@ import contextlib
 import gzip
 import os
 import re
+import stat
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -46,7 +47,7 @@ from eventlog.home import HomeLayout, ensure_private_dir
 from eventlog.ids import is_valid_session_id, validate_session_id
 from eventlog.reading import CHUNK, scan_chunks
 from eventlog.redaction import redacted_message
-from eventlog.safefile import open_regular, read_all
+from eventlog.safefile import open_regular, private_dir_names, read_all
 from eventlog.scan import LogEntry, LogIssue
 from eventlog.store import ArchivedSession, DamageReport, Repair
 
@@ -135,19 +136,15 @@ def archive_path(layout: HomeLayout, session_id: str) -> Path:
 
 
 def archived(layout: HomeLayout) -> list[ArchivedSession]:
-    try:
-        entries = sorted(os.scandir(layout.archive_dir), key=lambda entry: entry.name)
-    except FileNotFoundError:
-        return []
     found = []
-    for entry in entries:
-        sid = entry.name.removesuffix(ARCHIVE_SUFFIX)
-        if entry.name.endswith(ARCHIVE_SUFFIX) and is_valid_session_id(sid):
+    for name in sorted(private_dir_names(layout.archive_dir)):
+        sid = name.removesuffix(ARCHIVE_SUFFIX)
+        if name.endswith(ARCHIVE_SUFFIX) and is_valid_session_id(sid):
+            path = layout.archive_dir / name
             with contextlib.suppress(FileNotFoundError):
-                if entry.is_file(follow_symlinks=False):
-                    found.append(
-                        ArchivedSession(sid, entry.path, entry.stat(follow_symlinks=False).st_size)
-                    )
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode):
+                    found.append(ArchivedSession(sid, str(path), st.st_size))
     return found
 
 
@@ -224,11 +221,12 @@ def restore(layout: HomeLayout, session_id: str) -> None:
 
 
 def purge_archives(layout: HomeLayout, session_ids: Sequence[str] | None = None) -> list[str]:
-    targets = (
-        [archive_path(layout, sid) for sid in session_ids]
-        if session_ids is not None
-        else [Path(entry.path) for entry in archived(layout)]
-    )
+    wanted = None if session_ids is None else {validate_session_id(s) for s in session_ids}
+    targets = [  # from the listing, so never through a symlinked archive/
+        Path(entry.path)
+        for entry in archived(layout)
+        if wanted is None or entry.session_id in wanted
+    ]
     deleted = []
     for path in targets:
         with contextlib.suppress(FileNotFoundError):
@@ -243,11 +241,7 @@ def remove_traces(layout: HomeLayout, session_id: str) -> bool:
     """Remove the session's archive, quarantined lines and temp files; True if any."""
     found = bool(purge_archives(layout, [session_id]))
     for directory in (layout.quarantine_dir, layout.events_dir, layout.archive_dir):
-        try:
-            names = os.listdir(directory)
-        except FileNotFoundError:
-            continue
-        for name in names:
+        for name in private_dir_names(directory):
             if name.startswith((f"{session_id}.", f".{session_id}.")) and not name.endswith(
                 (".jsonl", ARCHIVE_SUFFIX)
             ):
@@ -272,11 +266,11 @@ def remove_stale_temps(layout: HomeLayout) -> list[str]:
     A file of a process still running is left alone: it may be writing it now."""
     removed = []
     for directory in (layout.events_dir, layout.archive_dir, layout.quarantine_dir, layout.root):
-        try:
-            names = os.listdir(directory)
+        try:  # the home itself may be a symlink (a dotfiles setup); its directories not
+            names = os.listdir(directory) if directory == layout.root else None
         except FileNotFoundError:
             continue
-        for name in names:
+        for name in private_dir_names(directory) if names is None else names:
             if not name.startswith(".") or not name.endswith((".tmp", ".creating")):
                 continue
             parts = name.split(".")
@@ -381,12 +375,8 @@ def compact_quarantine(layout: HomeLayout, session_id: str, seqs: set[int]) -> i
     """Remove the session's quarantined lines that were (or began) messages at ``seqs``;
     returns how many. Files are rewritten aside and renamed, a line at a time."""
     validate_session_id(session_id)
-    try:
-        names = sorted(os.listdir(layout.quarantine_dir))
-    except FileNotFoundError:
-        return 0
     removed = 0
-    for name in names:
+    for name in sorted(private_dir_names(layout.quarantine_dir)):
         if not (name.startswith(f"{session_id}.") and name.endswith(_QUARANTINE_SUFFIXES)):
             continue
         path = layout.quarantine_dir / name

@@ -32,6 +32,7 @@ from eventlog import (
     Message,
     SessionNotFoundError,
     StorageError,
+    home_audit,
     redaction,
     validate_session_id,
 )
@@ -484,7 +485,8 @@ class Projections:
             return found[0].meta() if found is not None else None
 
     def fsck(self, *, repair: bool = False, progress: Progress | None = None) -> FsckReport:
-        """Check every session for damaged lines; with ``repair``, quarantine them."""
+        """Check every session for damaged lines (with ``repair``, quarantine them), remove
+        stale temp files, and list what under the home chatlog does not use."""
         findings: list[DamageReport] = []
         repairs: list[Repair] = []
         session_ids = self.log.session_ids()
@@ -501,7 +503,9 @@ class Projections:
         stale = self.log.remove_stale_temps()
         if repairs:
             self.catch_up()
-        return FsckReport(len(session_ids), findings, repairs, stale)
+        return FsckReport(
+            len(session_ids), findings, repairs, stale, home_audit.unsafe_entries(self.layout)
+        )
 
     # ------------------------------------------------------------------ lifecycle
 

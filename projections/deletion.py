@@ -19,30 +19,21 @@ from pathlib import Path
 from eventlog import EventStore, SessionNotFoundError, is_valid_session_id
 from eventlog.atomic import fsync_dir, write_atomic
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir
-from eventlog.safefile import open_regular
+from eventlog.safefile import open_regular, private_dir_names
 from eventlog.upkeep import remove_traces
 from projections.db import ProjectionDB
-
-INTENTS = "deleting"
-
-
-def intent_dir(layout: HomeLayout) -> Path:
-    return layout.root / INTENTS
 
 
 def pending(layout: HomeLayout) -> list[str]:
     """Ids of deletes that were started and not finished."""
-    try:
-        names = os.listdir(intent_dir(layout))
-    except FileNotFoundError:
-        return []
+    names = private_dir_names(layout.deleting_dir)
     return sorted(name for name in names if is_valid_session_id(name))
 
 
 def delete(store: EventStore, layout: HomeLayout, session_id: str) -> bool:
     """Record the intent, remove the events and every file trace; True if anything of
     the session was found (including an earlier delete's intent)."""
-    directory = ensure_private_dir(intent_dir(layout))
+    directory = ensure_private_dir(layout.deleting_dir)
     intent = directory / session_id
     found = intent.exists()
     fd = os.open(intent, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
@@ -91,7 +82,7 @@ def finish(layout: HomeLayout, session_id: str, db: ProjectionDB) -> None:
     index's freed pages and write-ahead log, then drop the intent."""
     db.scrub()
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(intent_dir(layout) / session_id)
+        os.unlink(layout.deleting_dir / session_id)
 
 
 def finish_pending(store: EventStore, layout: HomeLayout, db: ProjectionDB) -> list[str]:

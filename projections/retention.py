@@ -10,6 +10,7 @@ from typing import Final
 import msgspec
 
 from eventlog import AmbiguousSessionIdError, EventStore, LogIssue, SessionNotFoundError
+from eventlog.home_audit import UnsafeEntry
 from eventlog.store import DamageReport, Repair
 
 DEFAULT_MAX_SESSIONS: Final = 1000
@@ -27,6 +28,7 @@ class FsckReport(msgspec.Struct, frozen=True):
     findings: list[DamageReport]  # sessions with damaged or foreign lines
     repairs: list[Repair]
     stale_temps: list[str] = []  # half-written files of killed processes, removed
+    unsafe: list[UnsafeEntry] = []  # entries under the home chatlog does not use
 
     @property
     def damaged(self) -> list[LogIssue]:

@@ -169,3 +169,108 @@ def test_fsck_removes_temp_files_that_killed_processes_left_and_keeps_live_ones(
     assert not stale.exists() and not creating.exists()
     assert live.exists()
     assert "killed process" in checked.stdout
+
+
+# ---------------------------------------------------------------------- unsafe entries
+
+
+def plant_fifo(at: Path) -> None:
+    import os
+
+    os.mkfifo(at)
+
+
+def plant_symlink(at: Path) -> None:
+    outside = at.parent.parent.parent / f"outside-{at.name}"
+    outside.mkdir(exist_ok=True)
+    at.symlink_to(outside)
+
+
+def plant_directory(at: Path) -> None:
+    at.mkdir()
+
+
+def plant_file(at: Path) -> None:
+    at.write_bytes(b"not a directory")
+
+
+def plant_socket(at: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(at))  # left behind: nobody listens
+
+
+def plant_device(at: Path) -> None:
+    import os
+    import stat
+
+    os.mknod(at, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+
+
+UNSAFE_CASES = [
+    # (where, planted how, kind, what chatlog expects there)
+    ("events/2025-01-01_000000_abcdef.jsonl", plant_fifo, "fifo", "file"),
+    ("events/2025-01-01_000000_abcdee.jsonl", plant_directory, "directory", "file"),
+    ("events/2025-01-01_000000_abcded.jsonl", plant_symlink, "symlink", "file"),
+    ("events/2025-01-01_000000_abcdec.jsonl", plant_device, "device", "file"),
+    ("events/stray.sock", plant_socket, "socket", "file"),
+    ("sessions", plant_symlink, "symlink", "directory"),
+    ("archive", plant_file, "file", "directory"),
+    ("quarantine", plant_fifo, "fifo", "directory"),
+    ("index.json", plant_directory, "directory", "file"),
+    ("projections.sqlite3-wal", plant_fifo, "fifo", "file"),
+    ("history", plant_symlink, "symlink", "file"),
+    ("someone.sock", plant_socket, "socket", "file or directory"),
+    ("notes", plant_symlink, "symlink", "file or directory"),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "plant", "kind", "expected"), UNSAFE_CASES, ids=[c[0] for c in UNSAFE_CASES]
+)
+def test_fsck_lists_each_entry_under_the_home_that_chatlog_does_not_use(
+    home: Path, where: str, plant: object, kind: str, expected: str
+) -> None:
+    sid = run_chatlog("new", "--title", "fine").stdout.strip()
+    run_chatlog("append", sid, "--role", "user", input="hello")
+    assert callable(plant)
+    plant(home / where)
+
+    result = run_chatlog("fsck", timeout=30)
+    assert result.returncode == 1, result.stderr
+    line = f"unsafe: {home / where} is "
+    assert [text for text in result.stdout.splitlines() if text.startswith(line)] == [
+        f"{line}{KIND_TEXT[kind]} where a {expected} is expected; chatlog does not use it"
+    ]
+    assert result.stdout.splitlines()[-1].endswith(
+        "; 1 unsafe entry under the home (not used: remove or move them)"
+    )
+    report = json.loads(run_chatlog("fsck", "--json", timeout=30).stdout)
+    assert report["unsafe"] == [{"path": str(home / where), "kind": kind, "expected": expected}]
+    assert report["clean"] is True  # the logs themselves are fine
+    assert report["sessions_checked"] == 1
+
+
+KIND_TEXT = {
+    "fifo": "a FIFO",
+    "directory": "a directory",
+    "symlink": "a symbolic link",
+    "device": "a device",
+    "socket": "a socket",
+    "file": "a regular file",
+}
+
+
+def test_fsck_lists_nothing_in_a_healthy_home_with_a_server_running(home: Path) -> None:
+    from tests.test_server_support import serving
+
+    sid = run_chatlog("new").stdout.strip()
+    run_chatlog("append", sid, "--role", "user", input="hello")
+    assert run_chatlog("views").returncode == 0
+    (home / "my-notes").mkdir()  # someone else's directory: not entered, not listed
+    with serving(home) as server:
+        assert server.socket_path.is_socket()
+        result = run_chatlog("fsck", "--json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["unsafe"] == []

@@ -41,15 +41,22 @@ class Server:
         self._stop.set()
 
     async def run(self, on_ready: Callable[[Path], None] | None = None) -> None:
-        claimed = claim_socket(self._config.socket_path)
         loop = asyncio.get_running_loop()
+        # Before the socket listens: a client may connect (and its owner send SIGTERM) as
+        # soon as it does, and the signal must then stop the server cleanly too.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        try:
+            claimed = claim_socket(self._config.socket_path)
+        except BaseException:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            raise
         watching: asyncio.Task[None] | None = None
         try:
             server = await asyncio.start_unix_server(
                 self._serve_client, sock=claimed.sock, limit=self._config.max_frame
             )
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, self.stop)
             watching = asyncio.create_task(self._hub.run(self._stop), name="change feed")
             if on_ready is not None:
                 on_ready(claimed.path)
