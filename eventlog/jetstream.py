@@ -68,17 +68,21 @@ from eventlog.jetstream_client import (
     storage_errors,
 )
 from eventlog.jetstream_layout import (
+    LEASE_HEADER,
+    REWRITE_HEADER,
     SEQ_HEADER,
     EntryDecoder,
     MarkerOp,
     Subjects,
     Tail,
+    covered_seq,
     decode,
     feed_token,
     marker_data,
+    marker_op,
     parse_feed_token,
+    rewrite_lease,
     session_token,
-    stored_seq,
     token_stream_seq,
 )
 from eventlog.jetstream_url import JetStreamAddress, parse_store_url
@@ -86,6 +90,7 @@ from eventlog.scan import LogEntry
 from eventlog.store import (
     ArchivedSession,
     Changes,
+    Compaction,
     DamageReport,
     EventStore,
     Follower,
@@ -100,6 +105,7 @@ T = TypeVar("T")
 
 MAX_CREATE_ATTEMPTS: Final = 32
 MSG_ID_HEADER: Final = api.Header.MSG_ID.value
+COMPACTION_WAIT: Final = 0.01  # seconds an append waits for a compaction copying the session
 
 
 class JetStreamStore(EventStore):
@@ -192,15 +198,21 @@ class JetStreamStore(EventStore):
                 raise SessionNotFoundError(f"no session {session_id}")
             if expected_seq is not None and expected_seq != tail.seq:
                 raise SeqConflictError(session_id, expected_seq, tail.seq)
+            if await self._compacting(session_id, tail) and time.monotonic() < deadline:
+                await asyncio.sleep(COMPACTION_WAIT)  # let it finish copying first
+                continue
             event = build(tail.seq + 1, utc_now_iso())
             try:
                 await self._publish(session_id, _encode(event), event.seq, tail.stream_seq)
             except WrongLastSequence:
                 if expected_seq is not None:
                     now = await self._tail(session_id)
-                    raise SeqConflictError(
-                        session_id, expected_seq, now.seq if now else 0
-                    ) from None
+                    if now is None or now.seq != expected_seq:
+                        raise SeqConflictError(
+                            session_id, expected_seq, now.seq if now else 0
+                        ) from None
+                    # A compaction's copy went first: the session is still at the
+                    # expected seq, so go again on the new tail.
                 if time.monotonic() > deadline:
                     raise StorageError(
                         f"cannot append to {session_id}: other writers kept getting there first"
@@ -208,12 +220,33 @@ class JetStreamStore(EventStore):
                 continue  # another writer appended first: go again on the new tail
             return event
 
+    async def _compacting(self, session_id: str, tail: Tail) -> bool:
+        """Whether a compaction is copying the session right now: its last message is a
+        fresh copy and no ``compacted`` marker came after it. Appends wait for it (so a
+        compaction is not chased by appends for ever); a crashed one stops holding them
+        back when its lease ends. Correctness never depends on this, only progress."""
+        if tail.lease <= time.time():
+            return False
+        marker = await self._conn.last_message(self.subjects.markers(session_id))
+        return (
+            marker is None or marker.seq < tail.stream_seq or marker_op(marker.data) != "compacted"
+        )
+
     async def _publish(
-        self, session_id: str, line: bytes, seq: int, expected: int, msg_id: str | None = None
+        self,
+        session_id: str,
+        line: bytes,
+        seq: int,
+        expected: int,
+        msg_id: str | None = None,
+        *,
+        rewrite_of: int | None = None,
+        lease: float = 0.0,
     ) -> int:
         """Publish one event line after stream sequence ``expected`` of the session's
         subject; retried with the same message id until acknowledged or out of time.
-        Returns the message's stream sequence."""
+        ``rewrite_of``: the line is a compaction's copy, made when the session's last seq
+        was that, holding appends back until ``lease``. Returns the message's stream sequence."""
         subject = self.subjects.events(session_id)
         msg_id = msg_id or f"{session_id}.{seq}.{secrets.token_hex(8)}"
         headers = {
@@ -221,6 +254,9 @@ class JetStreamStore(EventStore):
             MSG_ID_HEADER: msg_id,
             SEQ_HEADER: str(seq),
         }
+        if rewrite_of is not None:
+            headers[REWRITE_HEADER] = str(rewrite_of)
+            headers[LEASE_HEADER] = f"{lease:.3f}"
         deadline = time.monotonic() + self.address.append_timeout
         uncertain: BaseException | None = None
         while True:
@@ -255,13 +291,13 @@ class JetStreamStore(EventStore):
         last = await self._conn.last_message(self.subjects.events(session_id))
         if last is None:
             return None
-        seq = stored_seq(last)
+        seq = covered_seq(last)
         if seq is None:  # an undecodable last line another client wrote: scan for the seq
             decoder = EntryDecoder(last.subject)
             async for batch in self._conn.messages([last.subject], 1, last.seq):
                 decoder.feed(batch)
             seq = decoder.last_seq
-        return Tail(last.seq, seq)
+        return Tail(last.seq, seq, rewrite_lease(last))
 
     def delete_session(self, session_id: str) -> None:
         validate_session_id(session_id)
@@ -335,7 +371,7 @@ class JetStreamStore(EventStore):
     async def _still_there(self, subject: str, stream_seq: int, seq: int) -> bool:
         """The message a position ends at is still the session's event ``seq``."""
         found = await self._conn.message_at(stream_seq)
-        return found is not None and found.subject == subject and stored_seq(found) == seq
+        return found is not None and found.subject == subject and covered_seq(found) == seq
 
     def _batches(
         self, subject: str, start: int, stop: int, base_seq: int
@@ -410,8 +446,9 @@ class JetStreamStore(EventStore):
         if found is None:
             raise SessionNotFoundError(f"no session {session_id}")
         decoded = decode(found.data)
-        if not isinstance(decoded, LineProblem):
+        if not isinstance(decoded, LineProblem) and covered_seq(found) == decoded.seq:
             return decoded
+        # Undecodable, or a copy an unfinished compaction left after the tail.
         last = self.read_last(session_id, 1)
         return last[0].event if last else None
 
@@ -482,6 +519,12 @@ class JetStreamStore(EventStore):
         from eventlog.jetstream_upkeep import repair
 
         return repair(self, session_id)
+
+    def compact(self, session_id: str) -> Compaction | None:
+        from eventlog.jetstream_compact import compact
+
+        validate_session_id(session_id)
+        return compact(self, session_id)
 
     def archive(self, session_id: str) -> ArchivedSession:
         from eventlog.jetstream_upkeep import archive

@@ -28,8 +28,8 @@ from eventlog.errors import SessionNotFoundError
 from eventlog.jetstream_client import StoredMessage, storage_errors
 from eventlog.jetstream_layout import (
     EntryDecoder,
+    covered_seq,
     marker_op,
-    stored_seq,
     token_stream_seq,
 )
 from eventlog.store import Follower, ReadBatch, SessionPosition
@@ -72,7 +72,7 @@ class JetStreamFollower(Follower):
         resume = token_stream_seq(position) if position is not None else None
         if position is not None and resume is not None and resume >= first.seq:
             at = await conn.message_at(resume)
-            if at is not None and at.subject == self._events and stored_seq(at) == position.seq:
+            if at is not None and at.subject == self._events and covered_seq(at) == position.seq:
                 start, base_seq = resume + 1, position.seq
                 self._position = position
         self._decoder = EntryDecoder(self._events, base_seq)

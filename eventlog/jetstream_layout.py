@@ -6,8 +6,10 @@ and what the message is:
 - ``<stream>.s.<session_id>``: the session's events, one per message, in seq order. The
   data is the same checksummed line the file store writes (:func:`eventlog.codec.encode_line`);
   the header ``Chatlog-Seq`` repeats the event's seq so the tail is known without decoding.
+  A compaction's copies also carry ``Chatlog-Rewrite`` (the session's last seq when it was
+  made) and ``Chatlog-Rewrite-Until`` (see :mod:`eventlog.jetstream_compact`).
 - ``<stream>.m.<session_id>``: markers (``deleted``, ``archived``, ``restored``,
-  ``repaired``), so other machines learn of a purge through the change feed; only the
+  ``repaired``, ``compacted``), so other machines learn of a purge through the change feed; only the
   newest marker of a session is kept.
 - ``<stream>.a.<session_id>``: an archived session: gzip chunks of its lines, then a
   manifest message (header ``Chatlog-Archive: end``).
@@ -30,12 +32,15 @@ from eventlog.scan import LogEntry, LogIssue
 from eventlog.store import SessionPosition
 
 SEQ_HEADER: Final = "Chatlog-Seq"
+# On a copy a compaction wrote: the session's last seq when that compaction began.
+REWRITE_HEADER: Final = "Chatlog-Rewrite"
+LEASE_HEADER: Final = "Chatlog-Rewrite-Until"
 ARCHIVE_HEADER: Final = "Chatlog-Archive"
 TOKEN_PREFIX: Final = "js:"
 FOREIGN_KINDS: Final = frozenset({"unknown_type", "newer_version"})
 
 Kind = Literal["s", "m", "a", "q"]
-MarkerOp = Literal["deleted", "archived", "restored", "repaired"]
+MarkerOp = Literal["deleted", "archived", "restored", "repaired", "compacted"]
 
 
 class Subjects:
@@ -71,6 +76,17 @@ class Subjects:
 class Tail(NamedTuple):
     stream_seq: int  # stream sequence of the session's last message
     seq: int  # the session's last seq
+    # When the last message is a compaction's copy: until when (Unix time) that
+    # compaction asks appends to wait for it (0: not a copy).
+    lease: float = 0.0
+
+
+def rewrite_lease(message: StoredMessage) -> float:
+    """The ``Chatlog-Rewrite-Until`` of a compaction's copy (0.0 for any other message)."""
+    try:
+        return float(message.headers.get(LEASE_HEADER, "0"))
+    except ValueError:
+        return 0.0
 
 
 def stored_seq(message: StoredMessage) -> int | None:
@@ -82,6 +98,16 @@ def stored_seq(message: StoredMessage) -> int | None:
     if isinstance(decoded, LineProblem):
         return decoded.seq
     return decoded.seq
+
+
+def covered_seq(message: StoredMessage) -> int | None:
+    """The session's last seq as of ``message``: its own seq, or for a compaction's copy
+    the last seq when that compaction began (its copies follow the session's tail)."""
+    seq = stored_seq(message)
+    rewrite = message.headers.get(REWRITE_HEADER)
+    if rewrite is not None and rewrite.isdigit() and len(rewrite) < 19:
+        return max(seq or 0, int(rewrite))
+    return seq
 
 
 def decode(data: bytes) -> AnyEvent | LineProblem:
@@ -140,19 +166,32 @@ class EntryDecoder:
         entries: list[LogEntry] = []
         issues: list[LogIssue] = []
         for message in messages:
-            self.last_stream_seq = message.seq
-            decoded = decode(message.data)
-            if isinstance(decoded, LineProblem):
-                issues.append(self._issue(message, decoded.kind, decoded.detail, decoded.seq))
-                if decoded.seq is not None and decoded.seq > self.last_seq:
-                    self.last_seq = decoded.seq
-            elif decoded.seq <= self.last_seq:
-                detail = f"seq {decoded.seq} does not follow seq {self.last_seq}"
-                issues.append(self._issue(message, "out_of_order", detail, decoded.seq))
-            else:
-                self.last_seq = decoded.seq
-                entries.append(LogEntry(decoded, decoded.seq, message.seq, message.seq + 1))
+            found = self.take(message)
+            if isinstance(found, LogEntry):
+                entries.append(found)
+            elif found is not None:
+                issues.append(found)
         return entries, issues
+
+    def take(self, message: StoredMessage) -> LogEntry | LogIssue | None:
+        """The next message in stream order as an entry or an issue; None for a copy a
+        compaction wrote of an event already delivered (see :mod:`eventlog.jetstream_compact`)."""
+        self.last_stream_seq = message.seq
+        if REWRITE_HEADER in message.headers:
+            seq = stored_seq(message)
+            if seq is None or seq <= self.last_seq:
+                return None
+        decoded = decode(message.data)
+        if isinstance(decoded, LineProblem):
+            issue = self._issue(message, decoded.kind, decoded.detail, decoded.seq)
+            if decoded.seq is not None and decoded.seq > self.last_seq:
+                self.last_seq = decoded.seq
+            return issue
+        if decoded.seq <= self.last_seq:
+            detail = f"seq {decoded.seq} does not follow seq {self.last_seq}"
+            return self._issue(message, "out_of_order", detail, decoded.seq)
+        self.last_seq = decoded.seq
+        return LogEntry(decoded, decoded.seq, message.seq, message.seq + 1)
 
     def _issue(self, message: StoredMessage, kind: str, detail: str, seq: int | None) -> LogIssue:
         return LogIssue(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 from nats.js import api
@@ -116,35 +116,53 @@ def archive(store: JetStreamStore, session_id: str) -> ArchivedSession:
 
 
 def _write_archive(store: JetStreamStore, subject: str, target: str, stop: int) -> int:
-    what = f"cannot archive {subject}"
+    decoder = EntryDecoder(subject)
+
+    def lines() -> Iterator[bytes]:
+        for messages in store._stream(subject, 1, stop):
+            for message in messages:
+                if decoder.take(message) is not None:  # not a copy a compaction left
+                    yield message.data
+
+    return write_chunks(store, target, lines())[1]
+
+
+def write_chunks(store: JetStreamStore, target: str, lines: Iterable[bytes]) -> tuple[int, int]:
+    """``lines`` gzip-compressed in chunks on ``target``, then a manifest naming the
+    first chunk's stream sequence. Returns that sequence and the compressed size."""
+    what = f"cannot archive {target}"
     pending = bytearray()
-    parts = lines = size = 0
+    parts = count = size = 0
+    first = 0
 
     def flush() -> None:
-        nonlocal parts, size, pending
+        nonlocal parts, size, pending, first
         if not pending:
             return
         data = gzip.compress(bytes(pending), mtime=0)
-        store._call(what, store._conn.js.publish(target, data, timeout=store.address.timeout))
+        ack = store._call(what, store._conn.js.publish(target, data, timeout=store.address.timeout))
+        first = first or int(ack.seq)
         parts += 1
         size += len(data)
         pending = bytearray()
 
-    for messages in store._stream(subject, 1, stop):
-        for message in messages:
-            pending += message.data
-            lines += 1
-            if len(pending) >= CHUNK_BYTES:
-                flush()
+    for line in lines:
+        pending += line
+        count += 1
+        if len(pending) >= CHUNK_BYTES:
+            flush()
     flush()
-    manifest = json.dumps({"parts": parts, "lines": lines, "size": size}).encode()
-    store._call(
+    manifest = {"parts": parts, "lines": count, "size": size, "first": first}
+    ack = store._call(
         what,
         store._conn.js.publish(
-            target, manifest, timeout=store.address.timeout, headers={ARCHIVE_HEADER: "end"}
+            target,
+            json.dumps(manifest).encode(),
+            timeout=store.address.timeout,
+            headers={ARCHIVE_HEADER: "end"},
         ),
     )
-    return size
+    return first or int(ack.seq), size
 
 
 async def _retire(store: JetStreamStore, session_id: str) -> None:
@@ -156,30 +174,50 @@ def _address(store: JetStreamStore, subject: str) -> str:
     return f"{store.address.servers[0]}/{subject}"
 
 
-async def _manifest(store: JetStreamStore, session_id: str) -> StoredMessage | None:
-    found = await store._conn.last_message(store.subjects.archive(session_id))
-    if found is None or found.headers.get(ARCHIVE_HEADER) != "end":
-        return None
-    return found
+async def manifest_of(store: JetStreamStore, session_id: str) -> StoredMessage | None:
+    """The newest complete archive's manifest: the subject's last message, or when a
+    compaction of the archive was interrupted before its manifest, the last manifest
+    before its chunks (archive subjects hold a few messages)."""
+    subject = store.subjects.archive(session_id)
+    found = await store._conn.last_message(subject)
+    if found is None or found.headers.get(ARCHIVE_HEADER) == "end":
+        return found
+    newest: StoredMessage | None = None
+    async for batch in store._conn.messages([subject], 1, found.seq, headers_only=True):
+        for message in batch:
+            if message.headers.get(ARCHIVE_HEADER) == "end":
+                newest = message
+    return None if newest is None else await store._conn.message_at(newest.seq)
+
+
+def archive_lines(
+    store: JetStreamStore, session_id: str, manifest: StoredMessage
+) -> Iterator[bytes]:
+    """The archived session's lines, in order, from the chunks ``manifest`` names."""
+    try:
+        first = int(json.loads(manifest.data).get("first") or 1)
+    except (ValueError, TypeError, AttributeError):
+        first = 1
+    source = store.subjects.archive(session_id)
+    for messages in store._stream(source, first, manifest.seq - 1):
+        for message in messages:
+            yield from gzip.decompress(message.data).splitlines(keepends=True)
 
 
 def restore(store: JetStreamStore, session_id: str) -> None:
     validate_session_id(session_id)
     what = f"cannot restore {session_id}"
-    manifest = store._call(what, _manifest(store, session_id))
+    manifest = store._call(what, manifest_of(store, session_id))
     if manifest is None:
         raise SessionNotFoundError(f"no archived session {session_id}")
     if store.exists(session_id):
         raise SessionExistsError(
             f"session {session_id} exists already; delete it before restoring the archive"
         )
-    source = store.subjects.archive(session_id)
     expected = 0
-    for messages in store._stream(source, 1, manifest.seq - 1):
-        for message in messages:
-            for line in gzip.decompress(message.data).splitlines(keepends=True):
-                expected = store._call(what, _put_back(store, session_id, line, expected))
-    store._call(what, _finish_restore(store, session_id, source))
+    for line in archive_lines(store, session_id, manifest):
+        expected = store._call(what, _put_back(store, session_id, line, expected))
+    store._call(what, _finish_restore(store, session_id, store.subjects.archive(session_id)))
 
 
 async def _put_back(store: JetStreamStore, session_id: str, line: bytes, expected: int) -> int:
@@ -209,7 +247,7 @@ def archived(store: JetStreamStore) -> list[ArchivedSession]:
         sid = store.subjects.session_of(subject, "a")
         if sid is None:
             continue
-        manifest = store._call("cannot list archives", _manifest(store, sid))
+        manifest = store._call("cannot list archives", manifest_of(store, sid))
         if manifest is None:
             continue  # an archive being written (or abandoned half-way)
         try:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import msgspec
 
-from eventlog.events import Message
+from eventlog.events import AnyEvent, Message, MessageRedacted
 
 if TYPE_CHECKING:
     from detect_secrets.plugins.base import RegexBasedDetector
@@ -288,3 +288,33 @@ def redacted_message(message: Message, at: str, reason: str | None) -> Message:
         content=redacted_content(at),
         metadata={"redacted": {"at": at, "reason": reason}},
     )
+
+
+# ---------------------------------------------------------------------- compaction
+
+# A quarantined line's start, torn or damaged as it may be: the type and seq are written
+# first, so even a partial message line says which message it was.
+_MESSAGE_LINE_START = re.compile(rb'^\{"type":"message","v":\d+,"seq":(\d{1,19})[,}]')
+
+
+def note_redaction(found: dict[int, MessageRedacted], event: AnyEvent) -> None:
+    """Keep ``event`` in ``found`` (redactions by the seq they redact) if it is one; the
+    first redaction of a message counts."""
+    if isinstance(event, MessageRedacted):
+        found.setdefault(event.target, event)
+
+
+def compacted_version(event: AnyEvent, redactions: Mapping[int, MessageRedacted]) -> Message | None:
+    """What ``compact`` stores instead of ``event``: None when it holds no redacted text
+    (not redacted, or compacted already)."""
+    redaction = redactions.get(event.seq)
+    if redaction is None or not isinstance(event, Message):
+        return None
+    replaced = redacted_message(event, redaction.ts, redaction.reason)
+    return replaced if replaced != event else None
+
+
+def is_redacted_message_line(line: bytes, seqs: set[int]) -> bool:
+    """Whether a (possibly damaged or partial) line is, or begins, a message at ``seqs``."""
+    match = _MESSAGE_LINE_START.match(line)
+    return match is not None and int(match.group(1)) in seqs

@@ -494,21 +494,15 @@ class EventStore(abc.ABC):
         """Move the session's damaged lines to quarantine (None: nothing to repair).
         Taken under the same exclusion as appends: no append is lost."""
 
+    @abc.abstractmethod
     def compact(self, session_id: str) -> Compaction | None:
         """Remove the text of the session's redacted messages for good: each such event
         is rewritten with its content and metadata replaced (seq, time, role kept), in the
-        live log (under the same exclusion as appends: no append is lost; a crash leaves
-        the old log or the new one), in its archive and in quarantined lines. None: the
-        session does not exist (live or archived).
-
-        A store that cannot rewrite what it holds says so (the JetStream store does not
-        erase messages yet: its redactions hide the text in every view, but the stream
-        keeps it until the session is deleted)."""
-
-        raise InvalidArgumentError(
-            f"compact is not available on this store ({type(self).__name__}); redacted "
-            "messages stay hidden in every view, and `chatlog delete` removes a session's text"
-        )
+        live session (under the same exclusion as appends: no append is lost; a crash
+        leaves the old session or the compacted one, readable, seqs contiguous, and a
+        second run finishes it), in its archive and in quarantined lines. None: the
+        session does not exist (live or archived). On JetStream the originals are erased
+        from the stream (see :mod:`eventlog.jetstream_compact`)."""
 
     @abc.abstractmethod
     def archive(self, session_id: str) -> ArchivedSession:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import re
 import stat
 import time
 import zlib
@@ -42,11 +41,11 @@ from eventlog.errors import (
     SessionNotFoundError,
     StorageError,
 )
-from eventlog.events import Message, MessageRedacted
+from eventlog.events import MessageRedacted
 from eventlog.home import HomeLayout, ensure_private_dir
 from eventlog.ids import is_valid_session_id, validate_session_id
 from eventlog.reading import CHUNK, scan_chunks
-from eventlog.redaction import redacted_message
+from eventlog.redaction import compacted_version, is_redacted_message_line, note_redaction
 from eventlog.safefile import open_regular, private_dir_names, read_all
 from eventlog.scan import LogEntry, LogIssue
 from eventlog.store import ArchivedSession, DamageReport, Repair
@@ -288,9 +287,6 @@ def remove_stale_temps(layout: HomeLayout) -> list[str]:
 
 # ---------------------------------------------------------------------- compact
 
-# A quarantined line's start, torn or damaged as it may be: the type and seq are written
-# first, so even a partial message line says which message it was.
-_QUARANTINED_MESSAGE = re.compile(rb'^\{"type":"message","v":\d+,"seq":(\d{1,19})[,}]')
 _QUARANTINE_SUFFIXES: Final = (".damaged", ".torn")
 _REMOVED: Final = b'{"removed":"a redacted message line"}\n'
 
@@ -300,8 +296,7 @@ def _redactions(fd: int, path: str, size: int) -> dict[int, MessageRedacted]:
     found: dict[int, MessageRedacted] = {}
     for scan in scan_chunks(fd, path, 0, 0, 0, size):
         for entry in scan.entries:
-            if isinstance(entry.event, MessageRedacted):
-                found.setdefault(entry.event.target, entry.event)
+            note_redaction(found, entry.event)
     return found
 
 
@@ -311,12 +306,9 @@ def _rewrites(
     """Each message line still holding redacted text, with the line that replaces it."""
     for scan in scan_chunks(fd, path, 0, 0, 0, size):
         for entry in scan.entries:
-            event = entry.event
-            redaction = redactions.get(event.seq)
-            if redaction is not None and isinstance(event, Message):
-                replaced = redacted_message(event, redaction.ts, redaction.reason)
-                if replaced != event:
-                    yield entry, encode_line(replaced)
+            replaced = compacted_version(entry.event, redactions)
+            if replaced is not None:
+                yield entry, encode_line(replaced)
 
 
 def _compacted(
@@ -380,9 +372,11 @@ def compact_quarantine(layout: HomeLayout, session_id: str, seqs: set[int]) -> i
         if not (name.startswith(f"{session_id}.") and name.endswith(_QUARANTINE_SUFFIXES)):
             continue
         path = layout.quarantine_dir / name
-        count = sum(1 for line in _lines(path) if _redacted_line(line, seqs))
+        count = sum(1 for line in _lines(path) if is_redacted_message_line(line, seqs))
         if count:
-            kept = (_REMOVED if _redacted_line(line, seqs) else line for line in _lines(path))
+            kept = (
+                _REMOVED if is_redacted_message_line(line, seqs) else line for line in _lines(path)
+            )
             write_atomic(path, kept)
             removed += count
     return removed
@@ -395,8 +389,3 @@ def _lines(path: Path) -> Iterator[bytes]:
             yield from file
     finally:
         os.close(fd)
-
-
-def _redacted_line(line: bytes, seqs: set[int]) -> bool:
-    match = _QUARANTINED_MESSAGE.match(line)
-    return match is not None and int(match.group(1)) in seqs

@@ -27,6 +27,7 @@ from eventlog import (
     SessionTitled,
     SessionUntagged,
 )
+from eventlog.events import MessageRedacted
 from eventlog.store import START_POSITION, EventStore, SessionPosition, SessionRead
 
 UNKNOWN = "2001-01-01_000000_abcdef"
@@ -441,6 +442,133 @@ class StoreContract:
         assert store.check(UNKNOWN) is None
         store.sync()
         store.sync(sid)
+
+    # ------------------------------------------------------------------ compaction
+
+    def test_compact_removes_redacted_text_and_keeps_every_other_event(
+        self, store: EventStore
+    ) -> None:
+        sid = session_with(store, 4)
+        secret = store.append(sid, "user", "my passphrase: purple elephant", token_count=7)
+        store.append(sid, "assistant", "noted")
+        redaction = store.redact(sid, secret.seq, "a passphrase")
+        before = list(store.read(sid))
+        done = store.compact(sid)
+        assert done is not None and (done.session_id, done.messages) == (sid, 1)
+        after = list(store.read(sid))
+        assert [e.seq for e in after] == list(range(1, redaction.seq + 1))
+        compacted = after[secret.seq - 1]
+        assert isinstance(compacted, Message)
+        assert (compacted.seq, compacted.ts, compacted.role, compacted.token_count) == (
+            secret.seq,
+            secret.ts,
+            "user",
+            7,
+        )
+        assert "elephant" not in compacted.content
+        assert compacted.metadata == {"redacted": {"at": redaction.ts, "reason": "a passphrase"}}
+        assert [e for e in after if e.seq != secret.seq] == [
+            e for e in before if e.seq != secret.seq
+        ]
+        assert store.last_seq(sid) == redaction.seq
+        assert store.last_event(sid) == redaction
+        assert [e.event for e in store.read_last(sid, 3)] == after[-3:]
+        entries = [entry for batch in store.read_from(sid).batches for entry in batch.entries]
+        assert [store.read_at(sid, entry.offset) for entry in entries] == after
+        assert store.append(sid, "user", "after", expected_seq=redaction.seq).seq == (
+            redaction.seq + 1
+        )
+        again = store.compact(sid)
+        assert again is not None and again.messages == 0
+
+    def test_a_reader_from_a_position_before_compaction_never_sees_an_event_twice(
+        self, store: EventStore
+    ) -> None:
+        sid = session_with(store, 3)
+        store.append(sid, "user", "secret words")
+        _seqs, early = drain(store.read_from(sid))
+        store.append(sid, "assistant", "ok")
+        store.redact(sid, 5)
+        store.compact(sid)
+        result = store.read_from(sid, early)
+        seqs, position = drain(result)
+        if result.state == "restarted":
+            assert seqs == [1, 2, 3, 4, 5, 6, 7]
+        else:
+            assert (result.state, seqs) == ("grown", [6, 7])
+        assert position is not None and position.seq == 7
+        assert store.read_from(sid, position).state == "unchanged"
+        follower = store.open_follower(sid)
+        try:
+            followed = [entry.event for entry in follower.read().entries]
+            for _ in range(100):
+                if len(followed) >= 7:
+                    break
+                threading.Event().wait(0.01)
+                followed += [entry.event for entry in follower.read().entries]
+            assert followed == list(store.read(sid))
+        finally:
+            follower.close()
+
+    def test_compact_of_an_unknown_session_is_none(self, store: EventStore) -> None:
+        assert store.compact(UNKNOWN) is None
+        plain = session_with(store, 2)
+        done = store.compact(plain)
+        assert done is not None and (done.messages, done.archived, done.quarantined) == (0, 0, 0)
+
+    def test_compact_removes_redacted_text_from_an_archived_session(
+        self, store: EventStore
+    ) -> None:
+        sid = session_with(store, 2)
+        store.append(sid, "user", "archived secret words")
+        store.redact(sid, 4)
+        store.archive(sid)
+        done = store.compact(sid)
+        assert done is not None and (done.messages, done.archived) == (0, 1)
+        assert [a.session_id for a in store.archived()] == [sid]
+        store.restore(sid)
+        texts = [e.content for e in store.read(sid) if isinstance(e, Message)]
+        assert texts[:2] == ["message 0", "message 1"]
+        assert "secret" not in texts[2] and texts[2].startswith("[REDACTED at ")
+        assert seqs_of(store, sid) == [1, 2, 3, 4, 5]
+
+    def test_appends_during_compaction_are_all_kept_in_order(self, store: EventStore) -> None:
+        sid = session_with(store, 20)
+        for seq in range(2, 22, 3):
+            store.redact(sid, seq)
+        stop = threading.Event()
+        acknowledged: list[Message] = []
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                while not stop.is_set():
+                    last = store.last_seq(sid)
+                    try:
+                        acknowledged.append(store.append(sid, "user", "w", expected_seq=last))
+                    except SeqConflictError:
+                        continue
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            for _ in range(3):
+                store.compact(sid)
+        finally:
+            stop.set()
+            thread.join()
+        assert [repr(e) for e in errors] == []
+        store.compact(sid)
+        events = list(store.read(sid))
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        by_seq = {e.seq: e for e in events}
+        assert all(by_seq[m.seq] == m for m in acknowledged)
+        redacted = {e.target for e in events if isinstance(e, MessageRedacted)}
+        for seq in redacted:
+            event = by_seq[seq]
+            assert isinstance(event, Message) and event.content.startswith("[REDACTED at ")
 
     # ------------------------------------------------------------------ errors
 
