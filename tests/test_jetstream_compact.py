@@ -6,9 +6,11 @@ another process appends, and ``chatlog compact`` through the installed command."
 from __future__ import annotations
 
 import random
+import string
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +22,9 @@ from eventlog.jetstream_url import parse_store_url
 from tests.conftest import fresh_stream_url, run_chatlog
 from tests.nats_servers import NatsCluster, unique_stream
 
-SECRET = "purple-elephant-zebra-7Qx"
-AWS_KEY = "AKIAQ3EGRK7ZXN4PLM2T"  # real-looking, not a real key
+# Unique to this run: the servers' directories are shared with other tests.
+SECRET = f"purple-elephant-{uuid.uuid4().hex}"
+AWS_KEY = "AKIA" + "".join(random.choices(string.ascii_uppercase + string.digits, k=16))
 
 
 @pytest.fixture
@@ -204,6 +207,7 @@ def test_on_three_replicas_compact_erases_the_text_from_every_replicas_message_b
             store.compact(sid)
             assert stream_holds(store, SECRET.encode()) == []
         stream = parse_store_url(url).stream
+        cluster.wait_stream_healthy(stream)  # the followers applied the deletes too
         blocks = [
             name
             for name in files_holding(cluster.root, SECRET.encode())
