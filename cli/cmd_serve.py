@@ -52,19 +52,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_serve(args: argparse.Namespace, ctx: Context) -> int:
+    store = ctx.log  # the home is prepared: the socket and projections stay there
     socket_path = (
-        Path(args.socket).expanduser().absolute()
-        if args.socket
-        else ctx.file_log.layout.socket_file
+        Path(args.socket).expanduser().absolute() if args.socket else ctx.layout.socket_file
     )
     from cli.server.server import Server  # loaded only when serving
 
     config = ServerConfig(socket_path, max_frame=args.max_frame, send_buffer=args.send_buffer)
 
     def announce(path: Path) -> None:
-        ctx.err(f"chatlog: serving JSON-RPC 2.0 on {path} (fsync={ctx.fsync}); Ctrl-C stops")
+        where = f"store {store!r}" if ctx.store_url else f"fsync={ctx.fsync}"
+        ctx.err(f"chatlog: serving JSON-RPC 2.0 on {path} ({where}); Ctrl-C stops")
 
     import asyncio
 
-    asyncio.run(Server(ctx.file_log, config).run(on_ready=announce))
+    asyncio.run(Server(store, ctx.layout, config).run(on_ready=announce))
     return 0

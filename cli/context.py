@@ -46,13 +46,21 @@ class Context:
         """The store URL in force (None: the local file store); read when first needed."""
         return store_setting(self._store_flag)
 
+    @property
+    def store_flag(self) -> str | None:
+        """The ``--store`` option as given (None: the store comes from CHATLOG_STORE,
+        config.toml or the home)."""
+        return self._store_flag
+
     @cached_property
     def log(self) -> EventStore:
-        """The event store: the JetStream store a URL names, else the local file store."""
+        """The event store: the JetStream store a URL names, else the local file store.
+        The home is prepared either way (projections, the REPL's history and the server's
+        socket stay there whatever the store)."""
         if self.store_url:
-            self.layout.ensure()  # projections stay in the home whatever the store
+            self.layout.ensure()
             return open_store(self.store_url, redact_secrets=self.redact_secrets)
-        return self.file_log
+        return EventLog(self.home, fsync=self.fsync, redact_secrets=self.redact_secrets)
 
     @cached_property
     def redact_secrets(self) -> bool:
@@ -74,20 +82,9 @@ class Context:
         """The home's file layout (projections live there whatever the store)."""
         return HomeLayout(self.home)
 
-    @cached_property
-    def file_log(self) -> EventLog:
-        """The local file store, for what works on files only (not with --store)."""
-        if self.store_url:
-            raise InvalidArgumentError(
-                "this command needs the local file store: it does not work with a NATS "
-                "store yet (--store, CHATLOG_STORE or store in config.toml)"
-            )
-        return EventLog(self.home, fsync=self.fsync, redact_secrets=self.redact_secrets)
-
     def close(self) -> None:
-        opened = [self.__dict__[name] for name in ("log", "file_log") if name in self.__dict__]
-        for store in {id(s): s for s in opened}.values():
-            store.close()
+        if "log" in self.__dict__:
+            self.log.close()
 
     def out(self, text: str = "") -> None:
         print(text, file=self.stdout)

@@ -3,8 +3,10 @@
 ``make run`` starts ``.venv/bin/chatlog`` without putting it on ``PATH``, and an activated
 virtualenv is gone in the next shell: a suggestion that says plain ``chatlog`` would then
 fail. So it is plain ``chatlog`` only when that name finds this very script outside an
-activated virtualenv (``pipx``/``uv tool`` installs), else the script's absolute path; and
-a home other than the default one is passed along with ``--home``.
+activated virtualenv (``pipx``/``uv tool`` installs), else the script's absolute path; a
+home other than the default one is passed along with ``--home``, and a store given with
+``--store`` along with ``--store`` (one from CHATLOG_STORE or config.toml is there for the
+next command too).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import platformdirs
 COMMAND_NAME = "chatlog"
 
 
-def chatlog_command(home: Path) -> str:
-    """The shell command (program and global options) that reaches ``home`` again."""
+def chatlog_command(home: Path, store: str | None = None) -> str:
+    """The shell command (program and global options) that reaches ``home`` (and the
+    ``--store`` option ``store``) again."""
     script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
     found = shutil.which(COMMAND_NAME)
     on_path = found is not None and script is not None and Path(found).resolve() == script
@@ -33,6 +36,8 @@ def chatlog_command(home: Path) -> str:
         program = shlex.quote(str(script))
     if home.resolve() != _default_home().resolve():
         program += f" --home {shlex.quote(str(home))}"
+    if store:
+        program += f" --store {shlex.quote(store)}"
     return program
 
 

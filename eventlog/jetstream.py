@@ -546,6 +546,10 @@ class JetStreamStore(EventStore):
 
         return purge_archives(self, session_ids)
 
+    def session_location(self, session_id: str) -> str:
+        validate_session_id(session_id)
+        return f"{self.address.display()}, subject {self.subjects.events(session_id)}"
+
     def sync(self, session_id: str | None = None) -> None:
         """Nothing to do: an append returned only after JetStream acknowledged it, as
         durable as the servers' ``sync_interval`` and the stream's replicas make it."""

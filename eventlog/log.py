@@ -459,6 +459,9 @@ class EventLog(EventStore):
 
     # ------------------------------------------------------------------ durability
 
+    def session_location(self, session_id: str) -> str:
+        return str(self.layout.log_path(session_id))
+
     def sync(self, session_id: str | None = None) -> None:
         """fdatasync pending appends now (all sessions, or one).
 

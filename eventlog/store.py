@@ -526,6 +526,11 @@ class EventStore(abc.ABC):
         return []
 
     @abc.abstractmethod
+    def session_location(self, session_id: str) -> str:
+        """Where the session's events are kept, for people (a log file's path, a store's
+        address and subject); nothing is looked up."""
+
+    @abc.abstractmethod
     def sync(self, session_id: str | None = None) -> None:
         """Make every acknowledged append durable now (DurabilityError if one is not)."""
 

@@ -35,7 +35,9 @@ class Repl:
         env: dict[str, str] | None = None,
         rich: bool = False,
         cwd: Path | None = None,
+        options: tuple[str, ...] = (),
     ) -> None:
+        """``chatlog [OPTIONS] chat ARGS``."""
         full_env = dict(os.environ)
         full_env.update(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", CHATLOG_DEBUG="1")
         full_env.pop("NO_COLOR", None)
@@ -44,7 +46,7 @@ class Repl:
         full_env.update(env or {})
         self.child = pexpect.spawn(
             chatlog_executable(),
-            ["chat", *args],
+            [*options, "chat", *args],
             env=full_env,
             encoding="utf-8",
             timeout=TIMEOUT,

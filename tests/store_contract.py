@@ -276,6 +276,14 @@ class StoreContract:
 
     # ------------------------------------------------------------------ sessions
 
+    def test_a_sessions_location_names_it_and_refuses_an_invalid_id(
+        self, store: EventStore
+    ) -> None:
+        sid = session_with(store, 0)
+        assert sid in store.session_location(sid)
+        with pytest.raises(InvalidSessionIdError):
+            store.session_location("../escape")
+
     def test_resolve_takes_a_full_id_a_prefix_or_the_suffix(self, store: EventStore) -> None:
         a = store.create_session(session_id="2024-01-02_030405_aaaaaa")
         b = store.create_session(session_id="2024-01-02_030406_bbbbbb")

@@ -131,12 +131,3 @@ def test_watch_keeps_this_homes_projections_current_from_another_homes_appends(
     ok(cli(home, url, "views", sid))
     view = json.loads((home / "sessions" / f"{sid}.json").read_text(encoding="utf-8"))
     assert "seen by watch" in json.dumps(view)
-
-
-@pytest.mark.parametrize("command", [["chat"], ["serve"]])
-def test_commands_that_need_the_local_files_say_so_in_one_line(
-    tmp_path: Path, url: str, command: list[str]
-) -> None:
-    done = cli(tmp_path / "a", url, *command, input="")
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "does not work with a NATS store" in done.stderr

@@ -24,10 +24,15 @@ START_TIMEOUT = 30.0
 
 
 class ServerProcess:
-    """``chatlog --home HOME --fsync F serve ARGS...`` run as a subprocess."""
+    """``chatlog --home HOME --fsync F [--store URL] serve ARGS...`` run as a subprocess."""
 
     def __init__(
-        self, home: Path, *args: str, socket_path: Path | None = None, fsync: str = "never"
+        self,
+        home: Path,
+        *args: str,
+        socket_path: Path | None = None,
+        fsync: str = "never",
+        store: str | None = None,
     ) -> None:
         self.home = home
         self.socket_path = socket_path or home / "chatlog.sock"
@@ -39,6 +44,7 @@ class ServerProcess:
             str(home),
             "--fsync",
             fsync,
+            *(["--store", store] if store else []),
             "serve",
             *socket_args,
             *args,

@@ -7,6 +7,7 @@ a file it cannot read, reporting it as a problem; a source that is one file rais
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -15,7 +16,7 @@ from cli.importers.records import ImportFormatError, NotThisFormat, Parsed, Prob
 from cli.importers.sources import Unit, detect, units_for
 from cli.importers.summary import Summary
 from cli.importers.writer import Writer
-from eventlog import ChatlogError, EventLog, HomeLayout, resolve_home
+from eventlog import ChatlogError, EventLog, EventStore, HomeLayout, resolve_home
 
 
 def _load(unit: Unit, several: bool) -> Parsed:
@@ -47,11 +48,13 @@ def _load(unit: Unit, several: bool) -> Parsed:
 
 
 class Import:
-    """An import of ``path`` into the home ``home``.
+    """An import of ``path`` into the home ``home``, or into another store.
 
-    ``log`` is the EventLog to write with (default: one on ``home`` without per-append
-    fsync; everything is made durable at the end; secrets redacted unless
-    ``redact_secrets`` is False). ``dry_run`` reads and writes nothing.
+    ``log`` is the store to write with, or ``store`` a function that opens it when the
+    first conversation is written; either is left open for its owner. Default: the file
+    store on ``home`` without per-append fsync, everything made durable at the end,
+    secrets redacted unless ``redact_secrets`` is False, closed when done. ``dry_run``
+    reads and writes nothing.
     """
 
     def __init__(
@@ -61,7 +64,8 @@ class Import:
         fmt: str | None = None,
         *,
         dry_run: bool = False,
-        log: EventLog | None = None,
+        log: EventStore | None = None,
+        store: Callable[[], EventStore] | None = None,
         redact_secrets: bool = True,
     ) -> None:
         self.path = path.expanduser().absolute()
@@ -71,12 +75,16 @@ class Import:
         self.dry_run = dry_run
         self.summary = Summary(self.format, str(self.path), dry_run)
         self._log = log
+        self._store = store
         self.redact_secrets = redact_secrets
 
-    def _open_log(self) -> EventLog | None:
-        """The EventLog to write with; in a dry run one to read with, or None when there
-        is no home yet (a dry run creates nothing, and there is nothing to read)."""
+    def _open_log(self) -> EventStore | None:
+        """The store to write with; in a dry run one to read with, or None when there is
+        no home yet (a dry run creates nothing, and there is nothing to read)."""
         if self._log is not None:
+            return self._log
+        if self._store is not None:
+            self._log = self._store()
             return self._log
         if self.dry_run and not HomeLayout(self.home).events_dir.is_dir():
             return None
@@ -87,7 +95,7 @@ class Import:
 
         The home is opened when the first conversation is written: a source refused
         before that leaves no trace, not even a new home directory."""
-        log: EventLog | None = None
+        log: EventStore | None = None
         writer: Writer | None = None
         bar = ImportProgress(
             progress if progress is not None and is_wanted(progress, self.units) else None,

@@ -3,12 +3,14 @@
 Identity. Each conversation has a stable source key (``chatgpt:<id>``) stored in its
 session's ``session_created`` metadata as ``{"import": {"source", "key", "path", ...}}``.
 Before writing, the first event of every session is read once to map keys to sessions.
-Every read goes through the EventLog (``first_event``, ``last_event``, ``read``): this
-module never opens a log file itself. A new
-session's id is derived from the conversation's creation time and a hash of its key
+Every read and write goes through the store interface (``first_event``, ``last_event``,
+``read``, ``create_session``, ``append``), so an import writes to the local files or to a
+JetStream store alike; this module never opens a log file itself. A new session's id is
+derived from the conversation's creation time and a hash of its key
 (``2024-01-01_000000_3fa2c1``): sorted by when the conversation happened, the same on
-every run, and claimed with ``O_EXCL``, so two imports running at once cannot both create
-it. The replaced system's sessions keep their own ids.
+every run, and claimed whole by the store (``O_EXCL`` on files, expected sequence 0 on
+JetStream), so two imports running at once cannot both create it. The replaced system's
+sessions keep their own ids.
 
 Completion. A session is written as its ``session_created`` event followed by one event
 per message, in source order. Whether a previous run finished is decided by comparing the
@@ -24,12 +26,12 @@ replaced system's sessions, whose ids are kept, are reported as present instead)
 Appends use ``expected_seq``, so a session changed by another process meanwhile is never
 interleaved.
 
-Durability. Appends are not fsynced one by one (bulk speed); :meth:`Writer.finish` asks
-the EventLog to sync what was written. A crash before that loses at most the tail of the
-run, which the next run completes.
+Durability. On files, appends are not fsynced one by one (bulk speed); :meth:`Writer.finish`
+asks the store to sync what was written. A crash before that loses at most the tail of the
+run, which the next run completes. (On JetStream every append is acknowledged as it goes.)
 
-A dry run writes nothing: it reads through ``reader`` (an EventLog on an existing home, or
-none when there is no home yet, and then nothing is there to read).
+A dry run writes nothing: it reads through ``reader`` (the store, or none when there is no
+home yet, and then nothing is there to read).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from cli.importers.records import ImportedConversation, ImportedMessage
 from cli.importers.timestamps import now_iso, to_datetime
 from eventlog import (
     AnyEvent,
-    EventLog,
+    EventStore,
     Message,
     SeqConflictError,
     SessionCreated,
@@ -109,7 +111,7 @@ def _tokens(messages: tuple[ImportedMessage, ...] | list[ImportedMessage]) -> in
 class Writer:
     """Writes conversations into one home; ``log=None`` makes it a dry run."""
 
-    def __init__(self, log: EventLog | None, reader: EventLog | None = None) -> None:
+    def __init__(self, log: EventStore | None, reader: EventStore | None = None) -> None:
         self.log = log
         self.reader = log or reader
         self.written: set[str] = set()
@@ -140,12 +142,10 @@ class Writer:
         return self._create(conversation, target, explicit=conversation.session_id is not None)
 
     def finish(self, durable: bool = True) -> None:
-        """Make everything this run wrote durable (the EventLog syncs each log written)."""
-        if self.log is None or not self.written:
-            return
-        if durable:
+        """Make everything this run wrote durable (the store syncs each session written);
+        closing the store is its owner's business."""
+        if self.log is not None and self.written and durable:
             self.log.sync()
-        self.log.close()
 
     # ------------------------------------------------------------------ internals
 

@@ -34,6 +34,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from cli.backends import BackendConfig, create_backend, resolve_backend_config
 from cli.context import Context
+from cli.invocation import chatlog_command
 from cli.repl.chat import ChatRepl
 from cli.repl.commands import completion_entries, run_command
 from cli.repl.completion import ReplCompleter
@@ -61,8 +62,9 @@ def run_chat(ctx: Context, options: ChatOptions) -> int:
     if not sys.stdin.isatty():
         with _logging_above_prompt():
             return asyncio.run(_main(ctx, options, config, screen, _read_line, _confirm_line))
+    ctx.layout.ensure()  # the history file stays in the home whatever the store
     prompt_reader = _PromptReader(
-        private_history(ctx.layout.history_file, redact_secrets=ctx.file_log.redact_secrets)
+        private_history(ctx.layout.history_file, redact_secrets=ctx.redact_secrets)
     )
     with patch_stdout(raw=True), _logging_above_prompt():
         return asyncio.run(_main(ctx, options, config, screen, prompt_reader.read, _confirm))
@@ -182,9 +184,11 @@ async def _main(
     confirm: Callable[[str], Awaitable[bool]],
 ) -> int:
     repl = ChatRepl(
-        ctx.file_log,
+        ctx.log,
         create_backend(config),
         screen,
+        layout=ctx.layout,
+        resume_command=chatlog_command(ctx.home, ctx.store_flag),
         verbose=options.verbose,
         run_command=run_command,
         confirm=confirm,

@@ -17,12 +17,18 @@ from typing import TYPE_CHECKING, Final
 
 from cli.arguments import resolve_session
 from cli.backends import Backend, EchoBackend
-from cli.invocation import chatlog_command
 from cli.output import local_time, plural
 from cli.repl.current import SessionView
 from cli.repl.render import Screen
 from cli.repl.turn import respond, save_user_message
-from eventlog import ChatlogError, EventLog, LogIssue, SessionNotFoundError, short_id
+from eventlog import (
+    ChatlogError,
+    EventStore,
+    HomeLayout,
+    LogIssue,
+    SessionNotFoundError,
+    short_id,
+)
 
 if TYPE_CHECKING:
     from projections import Projections
@@ -46,15 +52,19 @@ Confirm = Callable[[str], Awaitable[bool]]
 class ChatRepl:
     def __init__(
         self,
-        log: EventLog,
+        log: EventStore,
         backend: Backend,
         screen: Screen,
         *,
+        layout: HomeLayout,
+        resume_command: str,
         verbose: bool = False,
         run_command: CommandRunner,
         confirm: Confirm,
     ) -> None:
         self.log = log
+        self.layout = layout  # the home: projections live there whatever the store
+        self.resume_command = resume_command  # how a new shell reaches this store again
         self.backend = backend
         self.screen = screen
         self.verbose = verbose
@@ -77,7 +87,7 @@ class ChatRepl:
         if self._projections is None:
             from projections import Projections
 
-            self._projections = Projections(self.log)
+            self._projections = Projections(self.log, layout=self.layout)
         return self._projections
 
     def prompt_message(self) -> str:
@@ -120,10 +130,9 @@ class ChatRepl:
         if self.view.pending:
             self.screen.notice("Bye.")
         else:
-            command = chatlog_command(self.log.home)
             self.screen.notice(
                 f"Bye. Session {self.view.session_id} is saved; to pick it up again: "
-                f"{command} chat --session {self.view.short_id}"
+                f"{self.resume_command} chat --session {self.view.short_id}"
             )
 
     def session_choices(self) -> list[tuple[str, str | None]]:

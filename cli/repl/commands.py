@@ -163,7 +163,7 @@ async def cmd_info(repl: ChatRepl, rest: str) -> None:
     repl.screen.say(f"  Messages: {meta.message_count}")
     repl.screen.say(f"  Tokens:   {meta.total_tokens}")
     repl.screen.say(f"  Tags:     {', '.join(meta.tags) if meta.tags else '-'}")
-    repl.screen.say(f"  Log:      {repl.log.layout.log_path(meta.session_id)}")
+    repl.screen.say(f"  Log:      {repl.log.session_location(meta.session_id)}")
     repl.screen.say(f"  Backend:  {repl.backend.describe()}")
 
 

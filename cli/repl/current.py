@@ -1,9 +1,11 @@
 """The session the REPL is talking in, as the REPL knows it from the log.
 
 The view holds the session's messages (titles, tags and counts for display come from the
-projections, as everywhere else). It is read incrementally from a scan cursor, so another
-process's appends (a second REPL on the same session, ``chatlog append``) show up on the
-next :meth:`SessionView.refresh` and become part of the context sent to the model. A fresh
+projections, as everywhere else). It is read incrementally from the store's position
+(:meth:`EventStore.read_from`), so another process's appends (a second REPL on the same
+session, ``chatlog append``, another machine on the same JetStream store) show up on the
+next :meth:`SessionView.refresh` and become part of the context sent to the model; a read
+sees every append acknowledged before it, this process's own included. A fresh
 session is *pending* until its first write: its id is reserved (shown in the prompt) but
 no log exists, so starting the REPL and leaving without a word leaves no empty session.
 """
@@ -16,7 +18,6 @@ from typing import Final, NamedTuple
 from cli.backends import ChatMessage
 from eventlog import (
     EventStore,
-    Follower,
     LogIssue,
     Message,
     SessionExistsError,
@@ -26,6 +27,7 @@ from eventlog import (
 )
 from eventlog.events import MessageRedacted
 from eventlog.redaction import redacted_message
+from eventlog.store import SessionPosition
 
 # Roles a chat-completions server accepts without extra fields (tool messages need ids).
 CONTEXT_ROLES = frozenset({"system", "user", "assistant"})
@@ -57,7 +59,7 @@ class SessionView:
         self.unseen_from_others = 0
         self.message_count = 0
         self.total_tokens = 0
-        self._follower: Follower | None = None
+        self._position: SessionPosition | None = None  # where the next read starts
         self._own_seqs: set[int] = set()
         # The user's message of the turn under way, as typed, when what was stored differs
         # (secrets redacted on save): the model gets the typed text in this turn only.
@@ -86,34 +88,42 @@ class SessionView:
 
     def refresh(self) -> Refresh:
         """Fold in whatever was appended since the last look (by anyone). Raises
-        SessionNotFoundError once the session was deleted (after what it held was read)."""
+        SessionNotFoundError once the session was deleted."""
         if self.pending:
             return Refresh(0, [])
-        if self._follower is None:
-            self._follower = self.log.open_follower(self.session_id)
+        seen = self._position.seq if self._position is not None else 0
+        result = self.log.read_from(self.session_id, self._position)
         new_from_others = 0
         issues: list[LogIssue] = []
-        while True:
-            batch = self._follower.read()
-            issues += batch.issues
-            for entry in batch.entries:
-                event = entry.event
-                if isinstance(event, Message):
-                    self._add(event)
-                    if event.seq not in self._own_seqs:
-                        new_from_others += 1
-                elif isinstance(event, MessageRedacted):
-                    self._redact(event)
-            if not batch.entries:
-                break
-        seq = self._follower.position.seq
+        try:
+            if result.state == "missing":
+                raise SessionNotFoundError(f"no session {self.session_id} (it was deleted)")
+            if result.state == "restarted":  # rewritten (repaired, compacted): read anew
+                self._forget_messages()
+            for batch in result.batches:
+                issues += batch.issues
+                for entry in batch.entries:
+                    event = entry.event
+                    if isinstance(event, Message):
+                        self._add(event)
+                        if event.seq > seen and event.seq not in self._own_seqs:
+                            new_from_others += 1
+                    elif isinstance(event, MessageRedacted):
+                        self._redact(event)
+                self._position = batch.position
+        finally:
+            result.close()
+        seq = self._position.seq if self._position is not None else 0
         self._own_seqs = {own for own in self._own_seqs if own > seq}
         self.issues.extend(issues)
         self.unseen_from_others += new_from_others
-        if self._follower.gone:
-            self.close()
-            raise SessionNotFoundError(f"no session {self.session_id} (it was deleted)")
         return Refresh(new_from_others, issues)
+
+    def _forget_messages(self) -> None:
+        self.messages = []
+        self.message_count = 0
+        self.total_tokens = 0
+        self._position = None
 
     def _add(self, message: Message) -> None:
         self.messages.append(message)
@@ -129,11 +139,6 @@ class SessionView:
                 self.messages[index] = redacted_message(message, redaction.ts, redaction.reason)
         if self.typed is not None and self.typed[0] == redaction.target:
             self.typed = None
-
-    def close(self) -> None:
-        if self._follower is not None:
-            self._follower.close()
-            self._follower = None
 
     def context(self) -> list[ChatMessage]:
         """The conversation as the model should see it: the system messages and the most

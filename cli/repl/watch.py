@@ -1,26 +1,29 @@
 """Keeping an eye on the current session while the prompt waits.
 
 Another process may append to the session the REPL is in (a second REPL, ``chatlog
-append``, the JSON-RPC server). The change feed wakes us; the view folds the new events
+append``, the JSON-RPC server, another machine on the same store). The store's wake-ups
+(:meth:`EventStore.afollow`) wake us; the view folds the new events
 in (so they are part of the next request's context) and one line above the prompt says
 how many messages arrived. A session deleted elsewhere is reported once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from cli.repl.chat import ChatRepl
 from eventlog import ChatlogError, SessionNotFoundError
-from eventlog.watch import aiter_changes
+from eventlog.watch import TICK_MS
 
 logger = logging.getLogger("chatlog")
 
 
 async def watch_other_writers(repl: ChatRepl) -> None:
     gone: str | None = None
+    stop = asyncio.Event()  # never set: the REPL cancels this task when it ends
     try:
-        async for changed in aiter_changes(repl.log.layout):
+        async for changed in repl.log.afollow(stop, TICK_MS):
             view = repl.view
             if repl.busy or view.pending or (changed and view.session_id not in changed):
                 continue

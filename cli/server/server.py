@@ -22,7 +22,7 @@ from cli.server.connection import Connection
 from cli.server.listener import claim_socket
 from cli.server.storage import Storage
 from cli.server.subscriptions import ChangeHub
-from eventlog import EventLog
+from eventlog import EventStore, HomeLayout
 
 # After dropping the connections still open at the end of the grace period, how long their
 # tasks get to wind down before they are cancelled.
@@ -30,9 +30,9 @@ ABORT_WAIT_SECONDS = 0.25
 
 
 class Server:
-    def __init__(self, log: EventLog, config: ServerConfig) -> None:
+    def __init__(self, log: EventStore, layout: HomeLayout, config: ServerConfig) -> None:
         self._config = config
-        self._storage = Storage(log, config.io_threads, config.follower_readers)
+        self._storage = Storage(log, layout, config.io_threads, config.follower_readers)
         self._hub = ChangeHub(log)
         self._stop = asyncio.Event()
         self._connections: dict[Connection, asyncio.Task[Any]] = {}

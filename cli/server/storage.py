@@ -1,11 +1,13 @@
-"""The server's storage: the event log and the projections, called off the event loop.
+"""The server's storage: the event store and the projections, called off the event loop.
 
 Every storage call blocks (file I/O, an ``fdatasync`` per append under ``fsync=always``, a
-``flock`` that another process may hold, SQLite), so none runs on the event loop: a slow
-disk delays only the requests waiting for it, never other clients. Log calls run on a pool
-of I/O threads (``EventLog`` is thread-safe: appends to different sessions proceed in
-parallel, appends to one session serialize on its lock). Projections run on one dedicated
-thread that creates and owns them, so their SQLite connection never crosses threads.
+``flock`` that another process may hold, a JetStream acknowledgement, SQLite), so none
+runs on the event loop: a slow disk or cluster delays only the requests waiting for it,
+never other clients. Store calls run on a pool of I/O threads (both stores are
+thread-safe: appends to different sessions proceed in parallel, appends to one session
+serialize on its lock or its expected sequence). Projections, always in the home whatever
+the store, run on one dedicated thread that creates and owns them, so their SQLite
+connection never crosses threads.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from eventlog import EventLog, Message
+from eventlog import EventStore, HomeLayout, Message
 from eventlog.store import Follower
 from projections import Projections
 
@@ -25,8 +27,11 @@ P = ParamSpec("P")
 
 
 class Storage:
-    def __init__(self, log: EventLog, io_threads: int, follower_readers: int = 2) -> None:
+    def __init__(
+        self, log: EventStore, layout: HomeLayout, io_threads: int, follower_readers: int = 2
+    ) -> None:
         self.log = log
+        self.layout = layout
         # Subscriptions' reads decode a chunk of a log each: at most this many at once, so
         # however many clients replay long sessions together, memory stays bounded.
         self.follower_reads = asyncio.Semaphore(follower_readers)
@@ -88,7 +93,7 @@ class Storage:
 
     def _with_projections(self, call: Callable[[Projections], T]) -> T:
         if self._projections is None:
-            self._projections = Projections(self.log)
+            self._projections = Projections(self.log, layout=self.layout)
         return call(self._projections)
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from cli.output import event_as_dict
 from cli.server.outbox import OutboxClosedError
 from cli.server.protocol import Notification, encode_frame
 from cli.server.storage import Storage
-from eventlog import ChatlogError, EventLog, LogIssue
+from eventlog import ChatlogError, EventStore, LogIssue
 from eventlog.events import MessageRedacted
 from eventlog.store import Follower
 from eventlog.watch import TICK_MS
@@ -52,7 +52,7 @@ Send = Callable[[bytes | bytearray], Awaitable[None]]
 class ChangeHub:
     """Wakes whoever waits on a session when its log may have changed."""
 
-    def __init__(self, store: EventLog, tick_ms: int = TICK_MS) -> None:
+    def __init__(self, store: EventStore, tick_ms: int = TICK_MS) -> None:
         self._store = store
         self._tick_ms = tick_ms
         self._signals: dict[str, asyncio.Event] = {}
@@ -74,7 +74,7 @@ class ChangeHub:
         self.notify(list(self._signals))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay the filesystem's change feed until ``stop`` is set. Should the feed fail,
+        """Relay the store's change feed until ``stop`` is set. Should the feed fail,
         fall back to waking everyone on every tick (slower, but nothing is missed)."""
         try:
             async for changed in self._store.afollow(stop, self._tick_ms):
