@@ -55,12 +55,9 @@ def file_contents(home: Path) -> Contents:
 
 
 def summary(home: Path, source: Path, url: str | None) -> dict[str, Any]:
-    """``chatlog import SOURCE`` into ``url``'s stream (None: the home's files), secrets
-    kept as they are on both (redaction on save is the stores' business, tested there)."""
+    """``chatlog import SOURCE`` into ``url``'s stream (None: the home's files)."""
     env = {"CHATLOG_STORE": url or ""}
-    done = run_chatlog(
-        "import", str(source), "--json", "--no-redact", home=home, env=env, timeout=120
-    )
+    done = run_chatlog("import", str(source), "--json", home=home, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
