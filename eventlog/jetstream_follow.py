@@ -9,7 +9,11 @@ answered only when the reader reaches them.
 
 Wake-ups (:meth:`JetStreamStore.follow`) come from a plain subscription to the stream's
 session and marker subjects: they say "maybe something changed" (a refused publish wakes
-too); the change feed says what did.
+too); the change feed says what did. That subscription sees a message as it is
+published, usually before the stream has stored it and pushed it to a follower, so each
+event a follower of the same store receives wakes again: a reader that read nothing on
+the first wake-up (the server's subscriptions, ``tail -f``) is woken once the event is
+there to read, not at the next tick.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +118,8 @@ class JetStreamFollower(Follower):
         self._queue.append(
             ("message", StoredMessage(msg.subject, meta.sequence.stream, msg.data, headers))
         )
+        for wakeups in _listening(self._store):
+            wakeups.arrived(self.session_id)
 
     def read(self, max_events: int = 1024) -> ReadBatch:
         messages: list[StoredMessage] = []
@@ -186,13 +193,18 @@ class _Wakeups:
             self._subscriptions.append(
                 await nc.subscribe(self._store.subjects.every(kind), cb=self._on_message)
             )
+        _listening(self._store).add(self)
 
     async def _on_message(self, msg: Msg) -> None:
         sid = self._store.subjects.session_of(msg.subject)
         if sid is not None:
-            with self._lock:
-                self._changed.add(sid)
-            self._notify()
+            self.arrived(sid)
+
+    def arrived(self, session_id: str) -> None:
+        """``session_id`` may have changed (store loop side)."""
+        with self._lock:
+            self._changed.add(session_id)
+        self._notify()
 
     def take(self) -> set[str]:
         with self._lock:
@@ -200,9 +212,18 @@ class _Wakeups:
         return changed
 
     async def stop(self) -> None:
+        _listening(self._store).discard(self)
         for subscription in self._subscriptions:
             await subscription.unsubscribe()
         self._subscriptions.clear()
+
+
+# The wake-up listeners of each open store; used on the store's loop only.
+_LISTENERS: weakref.WeakKeyDictionary[JetStreamStore, set[_Wakeups]] = weakref.WeakKeyDictionary()
+
+
+def _listening(store: JetStreamStore) -> set[_Wakeups]:
+    return _LISTENERS.setdefault(store, set())
 
 
 def follow_changes(

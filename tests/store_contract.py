@@ -417,6 +417,33 @@ class StoreContract:
         finally:
             follower.close()
 
+    def test_a_wake_up_naming_a_session_is_followed_by_one_after_its_event_can_be_read(
+        self, store: EventStore, second_store: EventStore
+    ) -> None:
+        """A live reader reads only when woken for its session (ticks aside): it must never
+        be left with an event it was woken for but could not read yet."""
+        sid = store.create_session()
+        follower = store.open_follower(sid, store.position_after(sid, store.read_last(sid, 1)[0]))
+        stop = threading.Event()
+        read: list[int] = []
+        appended = idle = 0
+        try:
+            for changed in store.follow(stop, 20):
+                if sid in changed:
+                    read += [entry.event.seq for entry in follower.read().entries]
+                if len(read) < appended:
+                    idle += 1  # a tick, or a wake-up for an event not readable yet
+                    if idle >= 250:
+                        stop.set()
+                elif appended == 20:
+                    stop.set()
+                else:
+                    second_store.append(sid, "user", f"ping {appended}")
+                    appended, idle = appended + 1, 0
+        finally:
+            follower.close()
+        assert read == list(range(2, 22))
+
     def test_a_follower_from_a_position_reads_only_what_follows(self, store: EventStore) -> None:
         sid = session_with(store, 2)
         _seqs, position = drain(store.read_from(sid))
