@@ -296,18 +296,25 @@ class EventStore(abc.ABC):
         )
 
     def fork_session(
-        self, parent: str, at_seq: int | None = None, *, title: str | None = None
+        self,
+        parent: str,
+        at_seq: int | None = None,
+        *,
+        title: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> str:
         """A new session that starts as ``parent`` was right after its event ``at_seq``
         (default: its last); returns its id. The parent is untouched.
 
         The fork's log holds copies of the parent's events up to ``at_seq`` under the same
-        seqs (its ``session_created`` gets the new id), then a ``session_forked`` event
-        naming the parent and ``at_seq``, then a title of its own when ``title`` is given.
-        So a fork stays whole whatever happens to its parent, and its seq K shows what the
-        parent's seq K showed."""
+        seqs (its ``session_created`` gets the new id and ``metadata``, never the
+        parent's), then a ``session_forked`` event naming the parent and ``at_seq``, then a
+        title of its own when ``title`` is given. So a fork stays whole whatever happens to
+        its parent, and its seq K shows what the parent's seq K showed. ``session_id``
+        (importers) names the fork: SessionExistsError if it is taken."""
         from eventlog.events import SessionCreated, SessionForked
-        from eventlog.ids import new_session_id
+        from eventlog.ids import new_session_id, validate_session_id
         from eventlog.redaction import redacted_message
 
         check_text("title", title, optional=True)
@@ -317,7 +324,8 @@ class EventStore(abc.ABC):
             raise InvalidArgumentError(
                 f"seq {at} is not an event of {parent} (its seqs are 1 to {last})"
             )
-        fork_id = new_session_id()
+        fork_id = new_session_id() if session_id is None else validate_session_id(session_id)
+        fork_metadata = dict(metadata or {})
         now = utc_now_iso()
 
         # A message redacted in the parent, even after ``at``, is copied without its text.
@@ -331,7 +339,7 @@ class EventStore(abc.ABC):
                 if event.seq > at:
                     break
                 if isinstance(event, SessionCreated):
-                    yield msgspec.structs.replace(event, session_id=fork_id, metadata={})
+                    yield msgspec.structs.replace(event, session_id=fork_id, metadata=fork_metadata)
                 elif isinstance(event, Message) and event.seq in redactions:
                     redaction = redactions[event.seq]
                     yield redacted_message(event, redaction.ts, redaction.reason)

@@ -1,6 +1,7 @@
-"""Importing a ChatGPT export: the active branch of each mapping tree, roles from
-author.role, text from content.parts; hidden, empty and non-text items skipped with their
-reason; a truncated file imports nothing and names the position."""
+"""Importing a ChatGPT export: the active branch of each mapping tree as its conversation
+and every other branch after it, roles from author.role, text from content.parts; hidden,
+empty and non-text items skipped with their reason; a truncated file imports nothing and
+names the position. (How branches become forks: test_import_branches.py.)"""
 
 from __future__ import annotations
 
@@ -139,9 +140,9 @@ def export(tmp_path: Path) -> Path:
     )
 
 
-def test_only_the_active_branch_is_imported_with_roles_and_text(export: Path) -> None:
+def test_the_active_branch_is_the_conversation_with_roles_and_text(export: Path) -> None:
     parsed = parse_export(export.read_bytes(), str(export))
-    plotting = parsed.conversations[0]
+    plotting, edited = parsed.conversations[:2]
     assert [(m.role, m.content) for m in plotting.messages] == [
         ("user", "Plot y = x^2"),
         ("assistant", "plot(x, x**2)"),
@@ -159,6 +160,19 @@ def test_only_the_active_branch_is_imported_with_roles_and_text(export: Path) ->
     }
     assert plotting.messages[3].metadata["author_name"] == "python"
     assert plotting.messages[0].ts == "2024-06-10T06:13:21+00:00"
+    # the prompt edited away is a branch of the same family, after the two shared messages
+    assert [m.content for m in edited.messages] == [
+        "Plot y = x^2",
+        "plot(x, x**2)",
+        "Make it red",
+        "Red it is.",
+    ]
+    assert (edited.key, edited.family, edited.shared) == (
+        "chatgpt:conv-branch#old-u2",
+        "chatgpt:conv-branch",
+        2,
+    )
+    assert plotting.family == "chatgpt:conv-branch"
 
 
 def test_hidden_empty_and_non_text_items_are_skipped_with_their_reason(export: Path) -> None:
@@ -166,15 +180,15 @@ def test_hidden_empty_and_non_text_items_are_skipped_with_their_reason(export: P
     reasons = Counter(s.reason for s in parsed.skipped if "conv-branch" in s.where)
     assert reasons == {
         "hidden message": 1,
-        "not on the active branch": 2,
         "non-text part (image_asset_pointer)": 2,
     }
 
 
 def test_missing_title_current_node_and_times_fall_back_sensibly(export: Path) -> None:
     parsed = parse_export(export.read_bytes(), str(export))
-    sparse = parsed.conversations[1]
+    (sparse,) = [c for c in parsed.conversations if c.key == "chatgpt:conv-sparse"]
     assert sparse.title is None
+    assert sparse.family is None  # one branch: a plain conversation
     assert [m.content for m in sparse.messages] == ["first", "an answer without a time"]
     # the answer takes the time of the message before it; the session the first message's
     assert [m.ts for m in sparse.messages] == ["2024-06-10T06:15:00+00:00"] * 2
@@ -194,8 +208,9 @@ def test_the_leaf_with_the_latest_time_is_taken_when_current_node_is_missing(
         None,
     )
     path = write_json(tmp_path / "c.json", [conversation])
-    (parsed,) = parse_export(path.read_bytes(), str(path)).conversations
-    assert [m.content for m in parsed.messages] == ["q", "regenerated later"]
+    main, other = parse_export(path.read_bytes(), str(path)).conversations
+    assert [m.content for m in main.messages] == ["q", "regenerated later"]
+    assert [m.content for m in other.messages] == ["q", "first try"]
 
 
 def test_a_truncated_export_imports_nothing_and_names_the_position(
@@ -272,7 +287,7 @@ needs_example = pytest.mark.skipif(
 
 
 @needs_example
-def test_the_real_example_imports_its_active_branch_only(home: Path) -> None:
+def test_the_real_example_imports_its_active_branch_as_the_main_session(home: Path) -> None:
     raw = json.loads(EXAMPLE.read_text(encoding="utf-8"))[0]
     branch: list[dict[str, Any]] = []
     node = raw["current_node"]
@@ -292,8 +307,8 @@ def test_the_real_example_imports_its_active_branch_only(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["format"] == "chatgpt"
-    assert summary["skipped"]["not on the active branch"] == len(off_branch)
-    header, messages = only_session(home)
+    assert summary["sessions"]["imported"] == 2  # the active branch and the other one
+    header, messages = sessions_by_key(home)["chatgpt:conv-123"]
     assert [(m.role, m.content) for m in messages] == expected
     assert header.title == raw["title"]
     assert header.ts == "2024-01-01T00:00:00+00:00"

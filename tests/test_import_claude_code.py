@@ -1,6 +1,7 @@
 """Importing Claude Code transcripts: conversation order from the parentUuid graph, one
-message per API message (usage counted once), tool results as tool messages, bookkeeping
-lines and rewound branches skipped and counted, corrupt lines reported by number."""
+message per API message (usage counted once), tool results as tool messages, a rewind as
+a branch after the first one, bookkeeping lines skipped and counted, corrupt lines reported
+by number."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from tests.test_import_fixtures import (
     cc_line,
     cc_progress,
     cc_user,
-    only_session,
     sessions_by_key,
     small_transcript,
     text,
@@ -86,44 +86,63 @@ def parse(path: Path):  # type: ignore[no-untyped-def]
     return parse_transcript(path.read_bytes(), str(path))
 
 
-def test_the_active_branch_is_imported_in_conversation_order(transcript: Path) -> None:
-    parsed = parse(transcript)
-    (conversation,) = parsed.conversations
-    assert [(m.role, m.content) for m in conversation.messages] == [
-        ("user", "Fix the bug"),
-        (
-            "assistant",
-            "Looking.\n\n[Read] /x\n\n[Bash] ls",
-        ),
-        ("tool", "file body"),
-        ("tool", "a b"),
-        ("assistant", "Found it."),
+SHARED_START = [
+    ("user", "Fix the bug"),
+    ("assistant", "Looking.\n\n[Read] /x\n\n[Bash] ls"),
+    ("tool", "file body"),
+    ("tool", "a b"),
+    ("assistant", "Found it."),
+]
+
+
+def test_the_first_branch_is_the_conversation_and_a_rewound_turn_a_branch_of_it(
+    transcript: Path,
+) -> None:
+    main, rewound = parse(transcript).conversations
+    assert [(m.role, m.content) for m in main.messages] == [
+        *SHARED_START,
+        ("user", "Try another way"),
+        ("assistant", "Another way."),
+    ]
+    assert [(m.role, m.content) for m in rewound.messages] == [
+        *SHARED_START,
         ("user", "Actually, explain it"),
         ("system", "Summary of the earlier part"),
         ("assistant", "Explained."),
     ]
-    assert conversation.title == "Fixing the bug"
-    assert conversation.key == "claude-code:cc-session-1"
-    assert conversation.created_at == "2025-03-01T12:00:01+00:00"
-    assert conversation.messages[-2].metadata["compact_summary"] is True
+    assert (main.key, main.family, main.shared) == (
+        "claude-code:cc-session-1",
+        "claude-code:cc-session-1",
+        0,
+    )
+    assert (rewound.key, rewound.family, rewound.shared) == (
+        "claude-code:cc-session-1#u3",
+        "claude-code:cc-session-1",
+        len(SHARED_START),
+    )
+    assert main.title == rewound.title == "Fixing the bug"
+    assert main.created_at == "2025-03-01T12:00:01+00:00"
+    assert rewound.created_at == "2025-03-01T12:00:12+00:00"  # its first turn of its own
+    assert rewound.messages[-2].metadata["compact_summary"] is True
 
 
 def test_an_api_message_split_over_lines_is_one_message_with_its_tokens_counted_once(
     transcript: Path,
 ) -> None:
-    (conversation,) = parse(transcript).conversations
-    merged = conversation.messages[1]
+    main, rewound = parse(transcript).conversations
+    merged = main.messages[1]
     assert merged.token_count == 42  # the final output count, not 5 + 5 + 5 + 42
     assert merged.metadata["source_id"] == "msg_A"
     assert merged.metadata["model"] == "claude-opus-4-6"
     assert merged.metadata["thinking"] == "Hmm."
     assert merged.metadata["usage"]["output_tokens"] == 42
     assert merged.ts == "2025-03-01T12:00:02+00:00"
-    assert sum(m.token_count or 0 for m in conversation.messages) == 42 + 7 + 11
+    assert sum(m.token_count or 0 for m in main.messages) == 42 + 7 + 9
+    assert sum(m.token_count or 0 for m in rewound.messages) == 42 + 7 + 11
 
 
 def test_tool_results_become_tool_messages_that_point_at_their_call(transcript: Path) -> None:
-    (conversation,) = parse(transcript).conversations
+    conversation = parse(transcript).conversations[0]
     calls = conversation.messages[1].metadata["tool_calls"]
     assert calls == [
         {"id": "call_1", "name": "Read", "arguments": {"file_path": "/x"}},
@@ -136,7 +155,7 @@ def test_tool_results_become_tool_messages_that_point_at_their_call(transcript: 
     assert "is_error" not in first.metadata
 
 
-def test_bookkeeping_lines_rewound_branches_and_sub_agent_lines_are_skipped_and_counted(
+def test_bookkeeping_lines_and_sub_agent_lines_are_skipped_and_counted_once(
     transcript: Path,
 ) -> None:
     parsed = parse(transcript)
@@ -145,12 +164,9 @@ def test_bookkeeping_lines_rewound_branches_and_sub_agent_lines_are_skipped_and_
         "progress line": 2,
         "file-history-snapshot line": 1,
         "system line": 1,
-        "not on the active branch (rewound)": 2,
         "sub-agent (sidechain) message": 1,
         "incomplete last line (still being written?)": 1,
     }
-    rewound = {s.where for s in parsed.skipped if s.reason.startswith("not on the active")}
-    assert rewound == {f"{transcript}:12", f"{transcript}:13"}
 
 
 def test_a_corrupt_line_is_reported_with_its_line_number_and_the_rest_is_imported(
@@ -163,10 +179,10 @@ def test_a_corrupt_line_is_reported_with_its_line_number_and_the_rest_is_importe
     assert lines[0].startswith(f"chatlog: error: {transcript}:{CORRUPT_LINE}: malformed line")
     summary = json.loads(result.stdout)
     assert summary["format"] == "claude-code"
-    assert summary["sessions"]["imported"] == 1
-    assert summary["messages"] == 8
-    assert summary["tokens"] == 60
-    header, messages = only_session(home)
+    assert summary["sessions"]["imported"] == 2  # the conversation and its rewound branch
+    assert summary["messages"] == 7 + 3  # the branch writes only its messages of its own
+    assert summary["tokens"] == (42 + 7 + 9) + 11
+    header, messages = sessions_by_key(home)["claude-code:cc-session-1"]
     assert header.title == "Fixing the bug"
     assert header.session_id.startswith("2025-03-01_120001_")
     assert header.metadata["import"]["key"] == "claude-code:cc-session-1"
@@ -309,5 +325,5 @@ def test_the_real_transcripts_import_through_the_command_and_a_second_run_adds_n
 
 def test_an_import_through_the_api_reports_what_it_wrote(transcript: Path, home: Path) -> None:
     summary = Import(transcript, home).run()
-    assert (summary.count("imported"), summary.messages, summary.tokens) == (1, 8, 60)
+    assert (summary.count("imported"), summary.messages, summary.tokens) == (2, 10, 69)
     assert [p.where for p in summary.problems] == [f"{transcript}:{CORRUPT_LINE}"]

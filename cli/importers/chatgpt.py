@@ -1,11 +1,16 @@
 """ChatGPT data export: ``conversations.json`` (Settings -> Data controls -> Export).
 
 Each conversation holds its messages in ``mapping``, a tree of nodes (``parent``,
-``children``); editing a prompt or regenerating an answer adds a branch. The active branch
-is the path from ``current_node`` up through ``parent`` links; nodes on other branches are
-skipped and counted. Roles come from ``author.role``; text from ``content.parts`` (string
-parts, or the ``text`` of code and tool-output content). Hidden messages, empty ones and
-parts without text (images, audio) are skipped with their reason.
+``children``); editing a prompt or regenerating an answer adds a branch. Every branch is
+imported: the active one (the path from ``current_node`` up through ``parent`` links) is
+the conversation's main session, and each other leaf's path is a branch the writer forks
+from the session it shares most messages with (see :mod:`cli.importers.writer`). A
+branch's key names its first message of its own (``chatgpt:<id>#<message id>``), so it
+stays the same when the branch grows.
+
+Roles come from ``author.role``; text from ``content.parts`` (string parts, or the
+``text`` of code and tool-output content). Hidden messages, empty ones and parts without
+text (images, audio) are skipped with their reason, once however many branches hold them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from cli.importers.records import (
     Parsed,
     Skipped,
     as_role,
+    common_prefix,
 )
 from cli.importers.timestamps import from_epoch, now_iso
 from eventlog import ROLES
@@ -78,11 +84,24 @@ def _leaf(conversation: _Conversation) -> str | None:
     )[0]
 
 
-def _active_branch(conversation: _Conversation) -> list[str]:
-    """Node ids from the root to the active leaf."""
+def _leaves(conversation: _Conversation) -> list[str]:
+    """Every branch's last node: the active one first, then the others in the export's
+    order (a node none of whose children is in the mapping ends a branch)."""
+    active = _leaf(conversation)
+    mapping = conversation.mapping
+    others = [
+        key
+        for key, node in mapping.items()
+        if key != active and not any(child in mapping for child in node.children)
+    ]
+    return ([active] if active is not None else []) + others
+
+
+def _path(conversation: _Conversation, leaf: str) -> list[str]:
+    """Node ids from the root to ``leaf``."""
     path: list[str] = []
     seen: set[str] = set()
-    current = _leaf(conversation)
+    current: str | None = leaf
     while current is not None and current in conversation.mapping and current not in seen:
         seen.add(current)
         path.append(current)
@@ -140,28 +159,46 @@ def _message(
     return ImportedMessage(role=as_role(role), content=text, ts=ts, metadata=metadata)
 
 
-def _conversation(
+class _Nodes:
+    """Each node of one conversation read into a message once (its skipped parts
+    counted once however many branches it is on)."""
+
+    def __init__(self, conversation: _Conversation, where: str, skipped: list[Skipped]) -> None:
+        self.conversation = conversation
+        self.where = where
+        self.skipped = skipped
+        self.created = from_epoch(conversation.create_time)
+        self.read: dict[str, tuple[ImportedMessage | None, str | None]] = {}  # (message, ts)
+
+    def messages(self, path: list[str]) -> list[ImportedMessage]:
+        """The messages of the nodes on ``path`` (from the root). A node without a time
+        takes that of the node before it."""
+        last_ts = self.created
+        out: list[ImportedMessage] = []
+        for key in path:
+            if key not in self.read:
+                message = self.conversation.mapping[key].message
+                if message is None:
+                    self.read[key] = (None, last_ts)
+                else:
+                    ts = from_epoch(message.create_time) or last_ts or now_iso()
+                    where = f"{self.where} node {key}"
+                    self.read[key] = (_message(message, ts, where, self.skipped), ts)
+            imported, last_ts = self.read[key]
+            if imported is not None:
+                out.append(imported)
+        return out
+
+
+def _conversations(
     conversation: _Conversation, path: str, skipped: list[Skipped]
-) -> ImportedConversation:
+) -> list[ImportedConversation]:
+    """The active branch (from ``current_node``), then every other branch with the
+    messages it does not share with the branches before it."""
     ident = conversation.id or conversation.conversation_id
     where = f"{path}: conversation {ident}"
-    branch = _active_branch(conversation)
-    on_branch = set(branch)
-    for key, node in conversation.mapping.items():
-        if key not in on_branch and node.message is not None:
-            skipped.append(Skipped(f"{where} node {key}", "not on the active branch"))
-    created = from_epoch(conversation.create_time)
-    last_ts = created
-    messages: list[ImportedMessage] = []
-    for key in branch:
-        node = conversation.mapping[key]
-        if node.message is None:
-            continue
-        ts = from_epoch(node.message.create_time) or last_ts or now_iso()
-        last_ts = ts
-        imported = _message(node.message, ts, f"{where} node {key}", skipped)
-        if imported is not None:
-            messages.append(imported)
+    key = f"{SOURCE}:{ident}"
+    nodes = _Nodes(conversation, where, skipped)
     origin: dict[str, Any] = {"original_id": ident}
     if conversation.create_time is not None:
         origin["create_time"] = conversation.create_time
@@ -169,20 +206,57 @@ def _conversation(
         origin["update_time"] = conversation.update_time
     if conversation.default_model_slug:
         origin["model"] = conversation.default_model_slug
-    return ImportedConversation(
-        source=SOURCE,
-        key=f"{SOURCE}:{ident}",
-        path=path,
-        title=conversation.title or None,
-        created_at=created or (messages[0].ts if messages and messages[0].ts else now_iso()),
-        tags=(SOURCE,),
-        messages=tuple(messages),
-        origin=origin,
-    )
+    title = conversation.title or None
+    paths = [(leaf, nodes.messages(_path(conversation, leaf))) for leaf in _leaves(conversation)]
+    # A path ending in a message that another path goes on from is part of that one (its
+    # leaf added no message: empty, hidden): it is no branch of its own.
+    inner = {id(message) for _leaf, messages in paths for message in messages[:-1]}
+    branches: list[list[ImportedMessage]] = []
+    result: list[ImportedConversation] = []
+    for leaf, messages in paths:
+        if not branches:  # the active branch: the family's main session
+            branches.append(messages)
+            created = nodes.created or (messages[0].ts if messages and messages[0].ts else None)
+            result.append(
+                ImportedConversation(
+                    source=SOURCE,
+                    key=key,
+                    path=path,
+                    title=title,
+                    created_at=created or now_iso(),
+                    tags=(SOURCE,),
+                    messages=tuple(messages),
+                    origin=origin,
+                )
+            )
+            continue
+        shared = max(common_prefix(messages, other) for other in branches)
+        if shared == len(messages) or (messages and id(messages[-1]) in inner):
+            skipped.append(Skipped(f"{where} node {leaf}", "branch without messages of its own"))
+            continue
+        branches.append(messages)
+        own = messages[shared]
+        result.append(
+            ImportedConversation(
+                source=SOURCE,
+                key=f"{key}#{own.metadata.get('source_id') or leaf}",
+                path=path,
+                title=title,
+                created_at=own.ts or result[0].created_at,
+                tags=(SOURCE,),
+                messages=tuple(messages),
+                origin={**origin, "leaf": leaf},
+                family=key,
+                shared=shared,
+            )
+        )
+    if len(result) > 1:
+        result[0] = msgspec.structs.replace(result[0], family=key)
+    return result
 
 
 def parse_export(data: bytes, path: str) -> Parsed:
-    """A whole ``conversations.json``: every conversation's active branch."""
+    """A whole ``conversations.json``: every branch of every conversation."""
     return parse_conversations(
         data,
         path,
@@ -191,5 +265,5 @@ def parse_export(data: bytes, path: str) -> Parsed:
         source="ChatGPT",
         ident=lambda conversation: conversation.id or conversation.conversation_id,
         ident_name="id",
-        convert=_conversation,
+        convert=_conversations,
     )

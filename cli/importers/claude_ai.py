@@ -183,5 +183,5 @@ def parse_export(data: bytes, path: str) -> Parsed:
         source="Claude.ai",
         ident=lambda conversation: conversation.uuid,
         ident_name="uuid",
-        convert=_conversation,
+        convert=lambda conversation, path, skipped: [_conversation(conversation, path, skipped)],
     )

@@ -6,14 +6,20 @@ are bookkeeping and are skipped and counted. Lines form a graph through ``uuid``
 ``parentUuid`` (a compaction boundary restarts it and points back with
 ``logicalParentUuid``).
 
-Which lines belong to the conversation: the path from the last message up to the root,
+Which lines belong to a conversation: the path from its last message up to the root,
 plus what hangs off that path without being another branch -- the other lines of an API
 message already on it (one response streamed as several ``assistant`` lines sharing
 ``message.id``, each repeating ``usage``) and the ``tool_result`` lines answering its tool
-calls. Any other message off the path belongs to a rewound branch and is skipped. The
-chosen lines keep file order (a parent always precedes its children); the lines of one
-API message become one assistant message whose token count is that message's final
-``output_tokens``, counted once.
+calls (a result's ``parentUuid`` is its call). The chosen lines keep file order (a parent
+always precedes its children); the lines of one API message become one assistant message
+whose token count is that message's final ``output_tokens``, counted once.
+
+Rewinds. A line with several typed prompts as children is a rewind (``/rewind``, an
+edited earlier prompt). The transcript's conversation is then the one first had (the
+earliest prompt at every rewind), and each later prompt starts a branch, imported as a
+fork of the conversation it leaves (see :func:`_branches` and
+:mod:`cli.importers.writer`), keyed ``claude-code:<session>#<prompt uuid>``. Message lines
+on no branch (a dead end that is neither) are skipped and counted.
 
 A line that is not valid JSON is reported with its line number and the others are
 imported; an unterminated last line is a transcript still being written and is skipped.
@@ -29,7 +35,14 @@ import msgspec
 
 from cli.importers.blocks import ToolResult, split_blocks
 from cli.importers.inputs import Line, lines_of
-from cli.importers.records import ImportedConversation, ImportedMessage, Parsed, Problem, Skipped
+from cli.importers.records import (
+    ImportedConversation,
+    ImportedMessage,
+    Parsed,
+    Problem,
+    Skipped,
+    common_prefix,
+)
 from cli.importers.timestamps import from_iso, now_iso
 
 SOURCE = "claude-code"
@@ -151,7 +164,8 @@ def _active_path(leaf: _Line, by_uuid: dict[str, _Line]) -> set[str]:
 def _select(
     candidates: list[_Numbered], by_uuid: dict[str, _Line]
 ) -> tuple[list[_Numbered], list[_Numbered]]:
-    """(lines of the conversation in file order, message lines on other branches)."""
+    """(lines of the conversation ending at the last candidate, in file order; the other
+    message lines)."""
     if any(entry.line.uuid is None for entry in candidates):
         return candidates, []  # no graph to follow: keep file order
     on_path = _active_path(candidates[-1].line, by_uuid)
@@ -178,6 +192,77 @@ def _select(
             attached = bool(results) and all(r in call_ids for r in results)
         (chosen if attached else dropped).append(entry)
     return chosen, dropped
+
+
+def _user_turn(line: _Line) -> bool:
+    """A prompt the user typed (not a tool result, a meta line or a compaction summary)."""
+    return (
+        line.type == "user"
+        and not line.is_meta
+        and not line.is_compact_summary
+        and not _tool_result_ids(line)
+    )
+
+
+Route = tuple[tuple[str, str], ...]  # (rewind point, the user turn taken there), root first
+
+
+def _branches(
+    lines: list[_Numbered], messages: list[_Numbered], by_uuid: dict[str, _Line]
+) -> list[tuple[_Numbered | None, list[_Numbered]]]:
+    """The transcript's branches: (the user turn that starts it, its message lines).
+
+    A rewind is a line with several user turns as children (Claude Code's ``/rewind``
+    and edited prompts answer again from an earlier point). The first branch takes the
+    first (earliest) turn at every rewind: the conversation as it was first had. Each later
+    turn at a rewind starts a branch taking, at the rewinds above it, the turns that lead
+    to it, and elsewhere the first ones. A parent always precedes its children in the
+    file, so each line's route (the turns it descends through) is known from its parent's.
+    """
+    if not messages or any(entry.line.uuid is None for entry in messages):
+        return [(None, messages)]
+    turns: dict[str, list[str]] = {}
+    for entry in messages:
+        parent = entry.line.parent_uuid
+        if parent is not None and _user_turn(entry.line) and entry.line.uuid is not None:
+            turns.setdefault(parent, []).append(entry.line.uuid)
+    rewinds = {parent: children for parent, children in turns.items() if len(children) > 1}
+    if not rewinds:
+        return [(None, messages)]
+    routes: dict[str, Route] = {}
+    for entry in lines:
+        line = entry.line
+        if line.uuid is None or line.uuid in routes:
+            continue
+        parent = line.parent_uuid or line.logical_parent_uuid
+        route = routes.get(parent, ()) if parent is not None else ()
+        if parent in rewinds and line.uuid in rewinds[parent]:
+            route = (*route, (parent, line.uuid))
+        routes[line.uuid] = route
+    first = {parent: children[0] for parent, children in rewinds.items()}
+    starts: list[_Numbered | None] = [None] + [
+        entry
+        for entry in messages
+        if entry.line.parent_uuid in rewinds
+        and entry.line.uuid in rewinds[entry.line.parent_uuid][1:]
+    ]
+    result: list[tuple[_Numbered | None, list[_Numbered]]] = []
+    for start in starts:
+        taken = dict(routes.get(start.line.uuid or "", ())) if start is not None else {}
+        result.append(
+            (
+                start,
+                [
+                    entry
+                    for entry in messages
+                    if all(
+                        taken.get(point, first[point]) == turn
+                        for point, turn in routes.get(entry.line.uuid or "", ())
+                    )
+                ],
+            )
+        )
+    return result
 
 
 def _output_tokens(usage: dict[str, Any] | None) -> int | None:
@@ -347,10 +432,71 @@ def parse_transcript(data: bytes | Iterable[Line], path: str) -> Parsed:
         skipped.append(Skipped(path, "transcript without messages"))
         return Parsed((), tuple(skipped), tuple(problems))
 
-    chosen, dropped = _select(main, by_uuid)
+    session_id = _first(lines, "session_id")
+    key = f"{SOURCE}:{session_id or Path(path).stem}"
+    if sub_agent:
+        key += f"/agent-{_first(main, 'agent_id') or Path(path).stem}"
+    origin: dict[str, Any] = {"original_id": session_id}
+    for name, field in (("cwd", "cwd"), ("git_branch", "git_branch"), ("version", "version")):
+        value = _first(lines, field)
+        if value:
+            origin[name] = value
+    if sub_agent:
+        origin["sub_agent"] = True
+
+    conversations: list[ImportedConversation] = []
+    built: list[list[ImportedMessage]] = []
+    used: set[int] = set()  # line numbers some branch holds
+    noted: set[tuple[str, str]] = set()  # a skipped part is counted once, however many branches
+    for start, candidates in _branches(lines, main, by_uuid):
+        chosen, _others = _select(candidates, by_uuid)
+        used.update(entry.number for entry in chosen)
+        builder = _build(path, chosen)
+        for item in builder.skipped:
+            if (item.where, item.reason) not in noted:
+                noted.add((item.where, item.reason))
+                skipped.append(item)
+        branch = builder.messages
+        shared = max((common_prefix(branch, other) for other in built), default=0)
+        if start is not None and shared == len(branch):
+            skipped.append(Skipped(f"{path}:{start.number}", "branch without messages of its own"))
+            continue
+        built.append(branch)
+        chosen_uuids = {e.line.uuid for e in chosen}
+        title = next((s for leaf, s in summaries.items() if leaf in chosen_uuids), None)
+        if title is None and summaries:
+            title = list(summaries.values())[-1]
+        model = next((m.metadata["model"] for m in branch if "model" in m.metadata), None)
+        first_ts = next(
+            (m.ts for m in branch[shared:] if m.ts),
+            from_iso(start.line.timestamp if start else _first(lines, "timestamp")) or now_iso(),
+        )
+        conversations.append(
+            ImportedConversation(
+                source=SOURCE,
+                key=key if start is None else f"{key}#{start.line.uuid}",
+                path=path,
+                title=title,
+                created_at=first_ts,
+                tags=(SOURCE,),
+                messages=tuple(branch),
+                origin={**origin, "model": model} if model else origin,
+                family=None if start is None else key,
+                shared=shared,
+            )
+        )
     skipped += [
-        Skipped(f"{path}:{e.number}", "not on the active branch (rewound)") for e in dropped
+        Skipped(f"{path}:{e.number}", "not on any branch of the conversation")
+        for e in main
+        if e.number not in used
     ]
+    if len(conversations) > 1:
+        conversations[0] = msgspec.structs.replace(conversations[0], family=key)
+    return Parsed(tuple(conversations), tuple(skipped), tuple(problems))
+
+
+def _build(path: str, chosen: list[_Numbered]) -> _Builder:
+    """The messages of one branch's lines (the lines of one API message merged)."""
     builder = _Builder(path)
     groups: dict[str, list[_Numbered]] = {}
     sequence: list[_Numbered | list[_Numbered]] = []
@@ -371,38 +517,4 @@ def parse_transcript(data: bytes | Iterable[Line], path: str) -> Parsed:
             builder.assistant(item)
         else:
             builder.user(item)
-    skipped += builder.skipped
-
-    session_id = _first(lines, "session_id")
-    key = f"{SOURCE}:{session_id or Path(path).stem}"
-    if sub_agent:
-        key += f"/agent-{_first(main, 'agent_id') or Path(path).stem}"
-    chosen_uuids = {e.line.uuid for e in chosen}
-    title = next((s for leaf, s in summaries.items() if leaf in chosen_uuids), None)
-    if title is None and summaries:
-        title = list(summaries.values())[-1]
-    created_at = next(
-        (m.ts for m in builder.messages if m.ts),
-        from_iso(_first(lines, "timestamp")) or now_iso(),
-    )
-    origin: dict[str, Any] = {"original_id": session_id}
-    for name, field in (("cwd", "cwd"), ("git_branch", "git_branch"), ("version", "version")):
-        value = _first(lines, field)
-        if value:
-            origin[name] = value
-    model = next((m.metadata["model"] for m in builder.messages if "model" in m.metadata), None)
-    if model:
-        origin["model"] = model
-    if sub_agent:
-        origin["sub_agent"] = True
-    conversation = ImportedConversation(
-        source=SOURCE,
-        key=key,
-        path=path,
-        title=title,
-        created_at=created_at,
-        tags=(SOURCE,),
-        messages=tuple(builder.messages),
-        origin=origin,
-    )
-    return Parsed((conversation,), tuple(skipped), tuple(problems))
+    return builder

@@ -8,7 +8,7 @@ document that does not have the expected shape is reported on its own and skippe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -79,10 +79,11 @@ def parse_conversations(
     source: str,
     ident: Callable[[T], str | None],
     ident_name: str,
-    convert: Callable[[T, str, list[Skipped]], ImportedConversation],
+    convert: Callable[[T, str, list[Skipped]], Iterable[ImportedConversation]],
 ) -> Parsed:
     """A whole export: decode it, shape each conversation as ``kind`` and ``convert`` it;
-    conversations without an ``ident`` (named ``ident_name`` in the report) are skipped."""
+    conversations without an ``ident`` (named ``ident_name`` in the report) are skipped.
+    One conversation may give several (its branches)."""
     items = conversation_list(decode_document(data, path), path, required)
     conversations: list[ImportedConversation] = []
     skipped: list[Skipped] = []
@@ -98,5 +99,5 @@ def parse_conversations(
                 Problem(f"{path}: conversation #{number}", f"skipped: it has no {ident_name}")
             )
             continue
-        conversations.append(convert(conversation, path, skipped))
+        conversations += convert(conversation, path, skipped)
     return Parsed(tuple(conversations), tuple(skipped), tuple(problems))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import bisect
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -49,6 +49,7 @@ from cli.importers.records import (
     Parsed,
     Problem,
     Skipped,
+    common_prefix,
 )
 from cli.importers.timestamps import from_iso, now_iso, to_datetime
 from projections.toolcalls import call_line
@@ -429,15 +430,24 @@ class _Tree:
         return ImportedMessage(role="tool", content=output, ts=ts, metadata=metadata)
 
     def conversations(self) -> Iterator[ImportedConversation]:
-        for thread in self.db.execute(TREE_SQL["threads"]).fetchall():
+        """Every thread; a thread forked from another (that is in the database) is a
+        branch of it, sharing the messages of its chain that the other's chain has."""
+        threads = self.db.execute(TREE_SQL["threads"]).fetchall()
+        ids = {str(thread["id"]) for thread in threads}
+        chains: dict[str, list[str]] = {}  # thread id -> source ids of its messages
+        for thread in threads:
             where = f"{self.path}: thread {thread['id']}"
             messages = self.messages(thread, where)
+            chains[str(thread["id"])] = [str(m.metadata.get("source_id")) for m in messages]
             origin: dict[str, Any] = {"original_id": thread["id"]}
             model = next((m.metadata["model"] for m in messages if "model" in m.metadata), None)
             if model:
                 origin["model"] = model
-            if thread["forked_from"]:
-                origin["forked_from"] = f"{SOURCE}:{thread['forked_from']}"
+            parent = str(thread["forked_from"]) if thread["forked_from"] else None
+            shared = 0
+            if parent is not None:
+                origin["forked_from"] = f"{SOURCE}:{parent}"
+                shared = common_prefix(chains[str(thread["id"])], chains.get(parent, []))
             yield ImportedConversation(
                 source=SOURCE,
                 key=f"{SOURCE}:{thread['id']}",
@@ -448,7 +458,31 @@ class _Tree:
                 tags=(SOURCE,),
                 messages=tuple(messages),
                 origin=origin,
+                fork_of=f"{SOURCE}:{parent}" if parent in ids and parent != thread["id"] else None,
+                shared=shared,
             )
+
+
+def parents_first(conversations: Sequence[ImportedConversation]) -> list[ImportedConversation]:
+    """``conversations`` in their order, except that each fork comes after the one it
+    forks from (forks whose parents form a loop come last, as they are)."""
+    keys = {c.key for c in conversations}
+    ordered: list[ImportedConversation] = []
+    done: set[str] = set()
+    waiting: dict[str, list[ImportedConversation]] = {}
+    for conversation in conversations:
+        parent = conversation.fork_of
+        if parent is not None and parent in keys and parent not in done:
+            waiting.setdefault(parent, []).append(conversation)
+            continue
+        stack = [conversation]
+        while stack:
+            current = stack.pop()
+            ordered.append(current)
+            done.add(current.key)
+            stack += reversed(waiting.pop(current.key, []))
+    ordered += [c for children in waiting.values() for c in children]
+    return ordered
 
 
 def _payload(raw: object) -> dict[str, Any]:
@@ -479,7 +513,9 @@ def parse_database(path: Path) -> Parsed:
         tree = _Tree(db, str(path), tables)
         threads = tuple(tree.conversations())
         return Parsed(
-            tuple(sorted(parsed.conversations + threads, key=lambda c: c.created_at)),
+            tuple(
+                parents_first(sorted(parsed.conversations + threads, key=lambda c: c.created_at))
+            ),
             parsed.skipped + tuple(tree.skipped),
             parsed.problems + tuple(tree.problems),
         )

@@ -8,6 +8,7 @@ values; writing them into the event log lives in :mod:`cli.importers.writer`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, cast
 
 import msgspec
@@ -56,7 +57,16 @@ class ImportedConversation(msgspec.Struct, frozen=True, kw_only=True):
     ``key`` is stable across exports of the same conversation (``chatgpt:<id>``); it is
     what makes a second import add nothing. ``session_id`` is set only when the source's
     own id must be kept (the replaced system's sessions). ``origin`` holds provenance for
-    the session's metadata (original id, model, original timestamps)."""
+    the session's metadata (original id, model, original timestamps).
+
+    Branches. ``messages`` is always the whole path from the conversation's start. A
+    source whose conversations branch gives each branch (a leaf of a ChatGPT tree, a
+    rewound Claude Code turn) as a conversation of its own, after the one it branches
+    from, all with the same ``family`` (the key of the family's main conversation, which
+    has it too); the writer forks each from the family's session sharing most of its
+    messages. ``fork_of`` is the key of the one conversation a branch forks from when the
+    source names it (an llm thread's ``forked_from``). ``shared`` is how many leading
+    messages the branch shares with the conversation it branches from in the source."""
 
     source: str
     key: str
@@ -67,6 +77,14 @@ class ImportedConversation(msgspec.Struct, frozen=True, kw_only=True):
     messages: tuple[ImportedMessage, ...] = ()
     session_id: str | None = None
     origin: dict[str, Any] = {}
+    family: str | None = None
+    fork_of: str | None = None
+    shared: int = 0
+
+    @property
+    def branched(self) -> bool:
+        """Part of a family of branches: written as a fork where the source branches."""
+        return self.family is not None or self.fork_of is not None
 
 
 class Skipped(msgspec.Struct, frozen=True):
@@ -90,6 +108,16 @@ class Parsed(msgspec.Struct, frozen=True):
     conversations: tuple[ImportedConversation, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     problems: tuple[Problem, ...] = ()
+
+
+def common_prefix(mine: Sequence[object], theirs: Sequence[object]) -> int:
+    """How many leading items two sequences share (a branch and the one it leaves)."""
+    count = 0
+    for a, b in zip(mine, theirs, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def decode_error_position(data: bytes, error: msgspec.DecodeError) -> str:

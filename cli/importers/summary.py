@@ -31,7 +31,7 @@ class Summary:
     def add_parsed(self, parsed: Parsed) -> None:
         self.skipped.update(item.reason for item in parsed.skipped)
         self.problems += parsed.problems
-        self.source_messages += sum(len(c.messages) for c in parsed.conversations)
+        self.source_messages += sum(len(c.messages) - c.shared for c in parsed.conversations)
 
     @property
     def holds_no_messages(self) -> bool:

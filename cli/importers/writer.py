@@ -12,6 +12,18 @@ every run, and claimed whole by the store (``O_EXCL`` on files, expected sequenc
 JetStream), so two imports running at once cannot both create it. The replaced system's
 sessions keep their own ids.
 
+Branches. A conversation that is a branch (``ImportedConversation.family`` or
+``fork_of``) and has no session under its key yet is written as a fork
+(:meth:`EventStore.fork_session`, its ``session_created`` carrying its own import key) of
+the session of its family that holds the longest run of its leading messages, at the seq
+of the last message they share; then its own messages are appended. When a session of the
+family already holds all its messages, it is reported as present there and nothing is
+written. When the session under a branch's key holds another branch (a ChatGPT export
+whose active branch changed since), the branch is looked up under
+``<key>#<source id of its first message the session does not hold>`` and forked when
+new, instead of being reported as a conflict. Forks copy what they share, so they stay
+whole when their parent is deleted.
+
 Completion. A session is written as its ``session_created`` event followed by one event
 per message, in source order. Whether a previous run finished is decided by comparing the
 log with the source, message by message (by source id where the source has ids, else by
@@ -57,6 +69,7 @@ from eventlog import (
 from eventlog.redaction import redact_text, redacted_content
 
 Status = Literal["imported", "completed", "present", "conflict"]
+DIFFERS = "differs from the source; session left as it is"
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -104,6 +117,13 @@ def _same(have: Message, want: ImportedMessage) -> bool:
     return have.content == redact_text(want.content)[0]
 
 
+def _branch_mark(messages: tuple[ImportedMessage, ...], index: int) -> str:
+    """What names a branch in its key: the source id of its first message of its own."""
+    if index < len(messages) and messages[index].metadata.get("source_id") is not None:
+        return str(messages[index].metadata["source_id"])
+    return f"message-{index + 1}"
+
+
 def _tokens(messages: tuple[ImportedMessage, ...] | list[ImportedMessage]) -> int:
     return sum(m.token_count or 0 for m in messages)
 
@@ -133,9 +153,22 @@ class Writer:
         return self._keys
 
     def write(self, conversation: ImportedConversation) -> Outcome:
-        existing = self.keys().get(conversation.key)
+        key = conversation.key
+        existing = self.keys().get(key)
         if existing is not None and self._exists(existing):
-            return self._complete(conversation, existing)
+            outcome = self._complete(conversation, existing)
+            if not (conversation.branched and outcome.note.endswith(DIFFERS)):
+                return outcome
+            # The session under this key holds another branch of the family (the source's
+            # active branch changed since it was imported): this branch is looked up under
+            # a key naming where it leaves that session, and forked from it when new.
+            shared, _seq = self._shared_prefix(existing, conversation.messages)
+            key = f"{key}#{_branch_mark(conversation.messages, shared)}"
+            existing = self.keys().get(key)
+            if existing is not None and self._exists(existing):
+                return self._complete(conversation, existing)
+        if conversation.branched:
+            return self._branch(conversation, key)
         target = conversation.session_id or derived_session_id(
             conversation.created_at, conversation.key
         )
@@ -186,6 +219,78 @@ class Writer:
             note=note,
         )
 
+    def _family(self, conversation: ImportedConversation) -> list[str]:
+        """The sessions a branch may fork from: the one its source names, else every
+        session of its family (the main one first)."""
+        keys = self.keys()
+        if conversation.fork_of is not None:
+            named = keys.get(conversation.fork_of)
+            return [named] if named is not None and self._exists(named) else []
+        family = conversation.family
+        main = keys.get(family) if family is not None else None
+        members = [
+            sid
+            for key, sid in keys.items()
+            if family is not None and key.startswith(f"{family}#") and sid != main
+        ]
+        return [sid for sid in ([main] if main else []) + members if self._exists(sid)]
+
+    def _shared_prefix(
+        self, session_id: str, messages: tuple[ImportedMessage, ...]
+    ) -> tuple[int, int]:
+        """(how many leading ``messages`` the session holds, the seq of the last of them:
+        1, its ``session_created``, when it holds none)."""
+        count, seq = 0, 1
+        for have in self._messages(session_id):
+            if count >= len(messages) or not _same(have, messages[count]):
+                break
+            count, seq = count + 1, have.seq
+        return count, seq
+
+    def _branch(self, conversation: ImportedConversation, key: str) -> Outcome:
+        """A branch without a session of its own: present when a session of its family
+        already holds all its messages, else a fork of the session sharing most of them
+        (at the seq of the last shared message), with its own messages appended."""
+        best: tuple[str, int, int] | None = None  # (session, shared messages, fork seq)
+        for sid in self._family(conversation):
+            shared, seq = self._shared_prefix(sid, conversation.messages)
+            if shared == len(conversation.messages):
+                return self._outcome(conversation, "present", sid)
+            if best is None or shared > best[1]:
+                best = (sid, shared, seq)
+        if self.log is None:  # a dry run: the source says what it shares (nothing written)
+            shared = conversation.shared if best is None else best[1]
+            return self._outcome(conversation, "imported", None, conversation.messages[shared:])
+        if best is None:  # nothing of its family here: a session of its own
+            return self._create(
+                conversation, derived_session_id(conversation.created_at, key), explicit=False
+            )
+        parent, shared, at_seq = best
+        target = derived_session_id(conversation.created_at, key)
+        while True:
+            if self._exists(target):
+                if import_key(self._first(target)) == key:
+                    return self._complete(conversation, target)  # created meanwhile
+                target = new_session_id(to_datetime(conversation.created_at))
+                continue
+            title = (conversation.title or "").replace("\x00", "") or None
+            header = self._first(parent)
+            try:
+                self.log.fork_session(
+                    parent,
+                    at_seq,
+                    title=title
+                    if title and not (isinstance(header, SessionCreated) and header.title == title)
+                    else None,
+                    session_id=target,
+                    metadata={"import": self._provenance(conversation, key)},
+                )
+            except SessionExistsError:
+                continue  # another process got there first: look again
+            self.written.add(target)
+            self.keys()[key] = target
+            return self._append(conversation, target, shared, self.log.last_seq(target), "imported")
+
     def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
         while True:
             if self._exists(target):
@@ -213,10 +318,12 @@ class Writer:
             self.keys()[conversation.key] = target
             return self._append(conversation, target, 0, 1, "imported")
 
-    def _provenance(self, conversation: ImportedConversation) -> dict[str, Any]:
+    def _provenance(
+        self, conversation: ImportedConversation, key: str | None = None
+    ) -> dict[str, Any]:
         info: dict[str, Any] = {
             "source": conversation.source,
-            "key": conversation.key,
+            "key": key or conversation.key,
             "path": conversation.path,
             "imported_at": now_iso(),
         }
@@ -246,7 +353,7 @@ class Writer:
                     conversation,
                     "conflict",
                     session_id,
-                    note=f"message {index + 1} differs from the source; session left as it is",
+                    note=f"message {index + 1} {DIFFERS}",
                 )
             stored = index + 1
         if stored >= len(source):
