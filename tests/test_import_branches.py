@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +19,9 @@ from cli.importers.claude_code import parse_transcript
 from cli.importers.llm_db import parse_database
 from cli.importers.run import Import
 from eventlog import EventLog, Message, SessionCreated, SessionForked
-from tests.conftest import SHARED_TESTDATA, chatlog_executable, run_chatlog
+from tests.conftest import SHARED_TESTDATA, run_chatlog
 from tests.test_import_fixtures import (
+    LLM_CONVERSATION,
     cc_assistant,
     cc_user,
     gpt_conversation,
@@ -33,7 +30,9 @@ from tests.test_import_fixtures import (
     tree_snapshot,
     write_json,
     write_jsonl,
+    write_llm_logs,
 )
+from tests.test_import_real_sources import kill_when_written
 
 EXAMPLE = SHARED_TESTDATA / "chatgpt" / "example-conversation.json"
 REAL_CC = SHARED_TESTDATA / "claude-code"
@@ -369,20 +368,8 @@ def test_a_branched_import_killed_mid_way_is_completed_by_running_it_again(
     assert len(expected) == 3 * count
     assert sum(1 for (_i, parent, _s, _m) in expected.values() if parent) == 2 * count
 
-    victim = subprocess.Popen(
-        [chatlog_executable(), "import", str(source)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "CHATLOG_HOME": str(home)},
-    )
-    events = home / "events"
-    deadline = time.monotonic() + 60
-    while victim.poll() is None and time.monotonic() < deadline:
-        if events.is_dir() and len(os.listdir(events)) >= count:
-            break
-        time.sleep(0.002)
-    victim.kill()  # SIGKILL: no cleanup, no final sync
-    victim.wait(timeout=30)
+    logged = sum(p.stat().st_size for p in (clean / "events").glob("*.jsonl"))
+    kill_when_written(source, home, logged // 3)
 
     rerun = Import(source, home).run()
     assert rerun.count("conflict") == 0
@@ -523,21 +510,12 @@ def test_a_transcript_imported_before_its_rewind_gets_the_new_branch_as_a_fork(
 # ---------------------------------------------------------------- llm
 
 
-LLM_FORK_SCRIPT = """
-import sys
-import llm
-import sqlite_utils
+LLM_FORK_SCRIPT = (
+    LLM_CONVERSATION
+    + """
 from llm.logs import LogStore
 
-directory = sys.argv[1]
-db = sqlite_utils.Database(f"{directory}/logs.db")
 store = LogStore(db)
-model = llm.get_model("echo")
-chat = model.conversation()
-for prompt, system in (("hello there", "Be terse."), ("second turn", None)):
-    response = chat.prompt(prompt, system=system)
-    response.text()
-    response.log_to_db(db)
 (thread,) = [row["id"] for row in db.query("select id from threads")]
 (first_answer,) = db.execute(
     "select answer.hash from messages answer join messages prompt "
@@ -549,21 +527,14 @@ response = model.prompt("a different follow-up", messages=store.load_chain(first
 response.text()
 store.log(response, thread_id=fork)
 """
+)
 
 
 @pytest.fixture(scope="module")
 def forked_logs_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A logs.db written by the real llm library: a thread, and a thread forked from its
     first answer (``LogStore.fork``, ``forked_from``) that went on differently."""
-    directory = tmp_path_factory.mktemp("llm-fork")
-    subprocess.run(
-        [sys.executable, "-c", LLM_FORK_SCRIPT, str(directory)],
-        env={**os.environ, "LLM_USER_PATH": str(directory)},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return directory / "logs.db"
+    return write_llm_logs(tmp_path_factory.mktemp("llm-fork"), LLM_FORK_SCRIPT)
 
 
 def test_an_llm_thread_forked_from_another_is_parsed_as_its_branch(forked_logs_db: Path) -> None:

@@ -394,7 +394,7 @@ def real_json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-LLM_SCRIPT = """
+LLM_CONVERSATION = """
 import sys
 import llm
 import sqlite_utils
@@ -409,6 +409,10 @@ for prompt, system in (("hello there", "Be terse."), ("second turn", None)):
     response = chat.prompt(prompt, system=system)
     response.text()
     response.log_to_db(db)
+"""
+LLM_SCRIPT = (
+    LLM_CONVERSATION
+    + """
 fragment = llm.Fragment("fragment text from a file\\n", f"{directory}/fragment.txt")
 response = model.prompt("using a fragment", fragments=[fragment], thinking=True)
 response.text()
@@ -418,16 +422,17 @@ for response in model.chain(call, tools=[llm.get_tools()["llm_version"]]).respon
     response.text()
     response.log_to_db(db)
 """
+)
 
 
-def write_llm_logs(directory: Path) -> Path:
-    """A logs.db written by the real ``llm`` library (>= 0.32) with the ``llm-echo`` model:
-    a conversation with a system prompt and a follow-up, a prompt with a fragment and
-    visible reasoning, and a chain with a tool call and its result."""
+def write_llm_logs(directory: Path, script: str = LLM_SCRIPT) -> Path:
+    """A logs.db written by the real ``llm`` library (>= 0.32) with the ``llm-echo`` model,
+    by ``script`` (default: a conversation with a system prompt and a follow-up, a prompt
+    with a fragment and visible reasoning, and a chain with a tool call and its result)."""
     directory.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LLM_USER_PATH": str(directory)}
     subprocess.run(
-        [sys.executable, "-c", LLM_SCRIPT, str(directory)],
+        [sys.executable, "-c", script, str(directory)],
         env=env,
         check=True,
         capture_output=True,
