@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import Message
+from eventlog import Message, SessionUntagged
 from eventlog.jetstream import JetStreamStore
 from tests.conftest import fresh_stream_url, run_chatlog
 from tests.nats_servers import NatsCluster
@@ -38,6 +38,11 @@ def only_stored_session(url: str) -> str:
     with JetStreamStore(url) as store:
         (sid,) = store.session_ids()
     return sid
+
+
+def full_id(url: str, short: str) -> str:
+    with JetStreamStore(url) as store:
+        return store.resolve(short)
 
 
 def no_local_logs(home: Path) -> bool:
@@ -136,3 +141,28 @@ def test_leaving_says_how_to_come_back_with_the_same_store(url: str, repls: list
     repl.control("d")
     repl.expect(f"--store '{url}' chat --session {repl.session_short}")
     assert repl.wait_exit() == 0
+
+
+def test_new_load_fork_edit_untag_stats_and_continue_work_on_the_store(
+    url: str, repls: list[Repl]
+) -> None:
+    repl = start(repls, env=on_store(url))
+    repl.run("one", until="(echo) one")
+    first = repl.session_short
+    repl.run("/tag tmp", until="Tagged")
+    repl.run("/untag tmp", until="Removed tag")
+    repl.run("/new", until="New session")
+    repl.run("two", until="(echo) two")
+    assert "one" in repl.run(f"/load {first}", until="Loaded session")
+    assert f"This session ({full_id(url, first)})" in repl.run("/stats", until="Today")
+    repl.run("/fork", until="Forked into")
+    repl.run("/edit one, edited", until="(echo) one, edited")
+    edited = repl.session_short
+    assert repl.quit() == 0
+    with JetStreamStore(url) as store:
+        assert len(store.session_ids()) == 4  # one, two, the fork and the edit's fork
+        untagged = [e for e in store.read(store.resolve(first)) if isinstance(e, SessionUntagged)]
+    assert [e.tag for e in untagged] == ["tmp"]
+    resumed = start(repls, "--continue", env=on_store(url))
+    assert resumed.session_short == edited and "Continuing" in resumed.startup
+    assert resumed.quit() == 0

@@ -71,6 +71,12 @@ def test_the_methods_run_on_the_store_and_leave_the_homes_logs_alone(
     assert client.call("session.info", {"session_id": sid})["last_seq"] == 3
     hits = client.call("session.search", {"query": "zebra"})["hits"]
     assert [hit["session_id"] for hit in hits] == [sid]
+    fork = client.call("session.fork", {"session_id": sid, "at_seq": 2})["session_id"]
+    tree = client.call("session.tree", {"session_id": fork})["sessions"]
+    assert [node["session_id"] for node in tree] == [sid, fork]
+    as_then = client.call("session.load", {"session_id": sid, "at_seq": 2})
+    assert [m["content"] for m in as_then["messages"]] == ["zebra-crossing"]
+    client.call("session.delete", {"session_id": fork})
     client.call("session.redact", {"session_id": sid, "seq": 2})
     loaded = client.call("session.load", {"session_id": sid})
     assert "zebra-crossing" not in str(loaded)
