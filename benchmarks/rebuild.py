@@ -78,7 +78,9 @@ def run(cfg: RebuildConfig, work: Path, progress: Progress) -> Json:
     proj = Projections(log)
 
     def rebuild() -> object:
-        return proj.rebuild(progress=lambda done, total: progress.tick("rebuild", done, total))
+        return proj.rebuild(
+            progress=lambda done, total, unit: progress.tick(f"rebuild ({unit})", done, total)
+        )
 
     def scan_logs() -> int:
         return sum(len(log.scan(sid).entries) for sid in sids)

@@ -23,54 +23,69 @@ from cli.context import Context
 from cli.output import is_terminal, plural, to_json
 from eventlog import LogIssue
 from projections.catchup import Progress as ProgressCallback
+from projections.catchup import ProgressUnit
 from projections.records import CatchUpReport
 from projections.retention import DEFAULT_MAX_SESSIONS, FsckReport, resolve_archived
 from projections.safe_text import terminal_safe
 
-# A bar for fewer sessions than this would only flicker.
-PROGRESS_MIN_TOTAL: Final = 50
+# A bar for less work than this would only flicker.
+PROGRESS_MIN_TOTAL: Final = {"sessions": 50, "bytes": 64 << 10}
+PROGRESS_REDRAW_S: Final = 0.1  # the bar is updated at most this often
 
 
 @contextlib.contextmanager
 def progress_bar(stream: TextIO, label: str) -> Iterator[ProgressCallback | None]:
-    """A ``progress(done, total)`` callback drawing a transient bar on a terminal."""
+    """A ``progress(done, total, unit)`` callback drawing a transient bar on a terminal:
+    sessions done, or bytes read (so one huge session moves it too)."""
     if not is_terminal(stream):
         yield None
         return
     from rich.console import Console  # imported only when a bar can be shown
     from rich.progress import (
         BarColumn,
+        DownloadColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TransferSpeedColumn,
     )
 
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("sessions"),
-        TimeElapsedColumn(),
-        console=Console(file=stream),
-        transient=True,
-    )
-    task = bar.add_task(label, total=None)
-    started = False
+    bar: Progress | None = None
+    task = None
+    last = 0.0
 
-    def update(done: int, total: int) -> None:
-        nonlocal started
-        if total < PROGRESS_MIN_TOTAL:
+    def update(done: int, total: int, unit: ProgressUnit) -> None:
+        nonlocal bar, task, last
+        if total < PROGRESS_MIN_TOTAL[unit]:
             return
-        if not started:
+        now = time.monotonic()
+        if bar is not None and done < total and now - last < PROGRESS_REDRAW_S:
+            return
+        last = now
+        if bar is None:
+            counts = (
+                (MofNCompleteColumn(), TextColumn("sessions"))
+                if unit == "sessions"
+                else (DownloadColumn(), TransferSpeedColumn())
+            )
+            bar = Progress(
+                TextColumn(label),
+                BarColumn(),
+                *counts,
+                TimeElapsedColumn(),
+                console=Console(file=stream),
+                transient=True,
+            )
+            task = bar.add_task(label, total=total)
             bar.start()
-            started = True
+        assert task is not None
         bar.update(task, completed=done, total=total)
 
     try:
         yield update
     finally:
-        if started:
+        if bar is not None:
             bar.stop()
 
 

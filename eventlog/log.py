@@ -52,7 +52,7 @@ from eventlog.events import (
 )
 from eventlog.feed import ChangeFeed, Journal
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
-from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir, resolve_home
+from eventlog.home import FILE_MODE, LOG_SUFFIX, HomeLayout, ensure_private_dir, resolve_home
 from eventlog.ids import new_session_id, validate_session_id
 from eventlog.safefile import NOFOLLOW, open_regular
 from eventlog.scan import START, Cursor, LogEntry, LogIssue, Scan, read_tail_state, scan_bytes
@@ -139,6 +139,7 @@ class EventLog(EventStore):
         self._flusher: threading.Thread | None = None
         self._flusher_stop = threading.Event()
         self._log_paths: dict[str, str] = {}  # validated session id -> log path
+        self._events_dir = str(self.layout.events_dir)
         self._unsynced: set[str] = set()  # fsync="never" logs written, then evicted
         try:
             self.layout.ensure()
@@ -284,11 +285,18 @@ class EventLog(EventStore):
         *,
         until: SessionPosition | None = None,
     ) -> SessionRead:
-        path = str(self.layout.log_path(session_id))
+        path = self._path_of(session_id)
         try:
             return reading.read_from(path, position, until)
         except OSError as exc:
             raise _translate_os_error(exc, f"cannot read session {session_id}") from exc
+
+    def stored_bytes(self, session_ids: Sequence[str]) -> int | None:
+        total = 0
+        for session_id in session_ids:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(self._path_of(session_id)).st_size
+        return total
 
     def read_last(self, session_id: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:
         path = str(self.layout.log_path(session_id))
@@ -596,11 +604,16 @@ class EventLog(EventStore):
         it with pathlib on every append cost more than the write itself)."""
         path = self._log_paths.get(session_id) if isinstance(session_id, str) else None
         if path is None:
-            path = str(self.layout.log_path(session_id))
+            path = self._path_of(session_id)
             if len(self._log_paths) >= MAX_CACHED_PATHS:
                 self._log_paths.clear()
             self._log_paths[session_id] = path
         return path
+
+    def _path_of(self, session_id: str) -> str:
+        """The session's log path as a string, the id validated (no pathlib: readers of
+        100,000 sessions build as many paths)."""
+        return f"{self._events_dir}{os.sep}{validate_session_id(session_id)}{LOG_SUFFIX}"
 
     def _open_handle(self, session_id: str, path: str | Path) -> _Handle:
         try:

@@ -28,6 +28,8 @@ from eventlog.scan import LogEntry, LogIssue, Scan, scan_bytes
 from eventlog.store import Follower, ReadBatch, SessionPosition, SessionRead
 
 CHUNK: Final = 4 << 20
+FOLLOW_MIN_READ: Final = 64 << 10  # a follower's smallest read
+FOLLOW_LINE_BYTES: Final = 2048  # a follower's guess of a line's size, to size its reads
 HEAD_CHUNK: Final = 4096
 NO_SIZE: Final = -1  # a size no file has: the position is never "unchanged"
 
@@ -58,8 +60,12 @@ class FilePosition(NamedTuple):
         return cls(offset, line, position.seq, ino, size, mtime_ns, head)
 
 
-def first_line_crc(fd: int, size: int) -> int:
-    """CRC32 of the log's first complete line (0 while it has none)."""
+def first_line_crc(fd: int, size: int, known: bytes = b"") -> int:
+    """CRC32 of the log's first complete line (0 while it has none); ``known``: bytes the
+    caller already read from the log's start (nothing more is read when they hold it)."""
+    newline = known.find(b"\n")
+    if newline >= 0:
+        return zlib.crc32(known[: newline + 1])
     chunk = HEAD_CHUNK
     while True:
         data = os.pread(fd, min(chunk, size), 0)
@@ -90,7 +96,10 @@ def read_from(
         ):
             os.close(fd)
             return SessionRead("unchanged")
-        head = first_line_crc(fd, st.st_size)
+        # A read from the start takes its first chunk now: the first line's CRC comes
+        # from it, and the scan begins with it (one read of a small log, not two).
+        first = read_all(fd, 0, min(size, CHUNK)) if start is None or start.offset == 0 else b""
+        head = first_line_crc(fd, st.st_size, first)
         state = "grown"
         if start is not None and (
             start.ino != st.st_ino
@@ -98,6 +107,7 @@ def read_from(
             or (start.head and start.head != head)
         ):
             start, state = None, "restarted"
+            first = first or read_all(fd, 0, min(size, CHUNK))
         elif start is None and position is not None and position.token:
             state = "restarted"
         if start is not None and start.offset >= size:
@@ -122,7 +132,7 @@ def read_from(
     holder = _Descriptor(fd)
     return SessionRead(
         state,  # type: ignore[arg-type]
-        _batches(holder, path, begin.offset, begin.line, begin.seq, size, identity),
+        _batches(holder, path, begin, size, identity, first if begin.offset == 0 else b""),
         holder.close,
     )
 
@@ -148,13 +158,16 @@ def _unchanged_with(stamp: FilePosition) -> SessionRead:
     return SessionRead("grown", iter([ReadBatch([], [], stamp.encode())]))
 
 
-def scan_chunks(fd: int, path: str, offset: int, line: int, seq: int, size: int) -> Iterator[Scan]:
+def scan_chunks(
+    fd: int, path: str, offset: int, line: int, seq: int, size: int, first: bytes = b""
+) -> Iterator[Scan]:
     """Scan bytes ``offset``..``size`` of a log a chunk of complete lines at a time; the
-    last scan reaches ``size`` (its ``torn`` is the log's torn tail, if any)."""
+    last scan reaches ``size`` (its ``torn`` is the log's torn tail, if any). ``first``:
+    bytes from ``offset`` on that the caller already read (used as the first chunk)."""
     pos = offset
     while pos < size:
         want = min(CHUNK, size - pos)
-        data = read_all(fd, pos, pos + want)
+        data = first[:want] if first and pos == offset else read_all(fd, pos, pos + want)
         if not data:
             return
         cut = data.rfind(b"\n") + 1
@@ -180,17 +193,18 @@ def scan_chunks(fd: int, path: str, offset: int, line: int, seq: int, size: int)
 def _batches(
     holder: _Descriptor,
     path: str,
-    offset: int,
-    line: int,
-    seq: int,
+    begin: FilePosition,
     size: int,
     identity: FilePosition,
+    first: bytes,
 ) -> Iterator[ReadBatch]:
-    """Scan ``offset``..``size`` a chunk at a time (closes the descriptor when done)."""
+    """Scan ``begin.offset``..``size`` a chunk at a time (closes the descriptor when
+    done)."""
     fd = holder.fd
+    offset = begin.offset
     try:
         emitted = False
-        for scan in scan_chunks(fd, path, offset, line, seq, size):
+        for scan in scan_chunks(fd, path, offset, begin.line, begin.seq, size, first):
             emitted = True
             issues = scan.issues
             if scan.torn is not None and _newline_terminated(fd, scan.torn):
@@ -203,9 +217,13 @@ def _batches(
                 identity._replace(
                     offset=scan.good_end, line=scan.lines, seq=scan.last_seq
                 ).encode(),
+                scan.good_end - offset,
             )
+            offset = scan.good_end
         if not emitted:
-            yield ReadBatch([], [], identity._replace(offset=offset, line=line, seq=seq).encode())
+            yield ReadBatch(
+                [], [], identity._replace(offset=offset, line=begin.line, seq=begin.seq).encode()
+            )
     finally:
         holder.close()
 
@@ -328,16 +346,19 @@ class FileFollower(Follower):
         return self._gone
 
     def read(self, max_events: int = 1024) -> ReadBatch:
+        """Up to ``max_events`` events: the read is sized by them (about
+        ``FOLLOW_LINE_BYTES`` a line, more when lines are longer), and only the lines
+        returned are decoded, so the position after the last one is exact."""
         if self._fd < 0:
             return ReadBatch([], [], self.position)
         replaced = self._replaced()  # looked at before reading: then the read sees all
         size = os.fstat(self._fd).st_size
         entries: list[LogEntry] = []
         issues: list[LogIssue] = []
-        want = min(CHUNK, max(size - self._offset, 0))
+        want = min(CHUNK, max(FOLLOW_MIN_READ, max_events * FOLLOW_LINE_BYTES))
         while self._offset < size and len(entries) < max_events:
             data = read_all(self._fd, self._offset, min(size, self._offset + want))
-            cut = data.rfind(b"\n") + 1
+            cut = after_lines(data, max_events - len(entries))
             if cut == 0:
                 if self._offset + len(data) >= size:
                     break  # a line still being written
@@ -349,14 +370,10 @@ class FileFollower(Follower):
                 base_line=self._line,
                 base_seq=self._seq,
                 path=self._path,
+                at_end=self._offset + cut >= size,
             )
-            take = scan.entries[: max_events - len(entries)]
-            entries += take
+            entries += scan.entries
             issues += scan.issues
-            if len(take) < len(scan.entries):
-                last = take[-1]
-                self._offset, self._line, self._seq = last.end, last.line, last.event.seq
-                break
             self._offset, self._line, self._seq = scan.good_end, scan.lines, scan.last_seq
             if scan.torn is not None:
                 break
@@ -375,6 +392,19 @@ class FileFollower(Follower):
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def after_lines(data: bytes, n: int) -> int:
+    """The offset just after the ``n``-th newline of ``data`` (after its last one when it
+    holds fewer; 0 when it holds none)."""
+    if n <= 0:
+        return 0
+    if data.count(b"\n") <= n:
+        return data.rfind(b"\n") + 1
+    end = 0
+    for _ in range(n):
+        end = data.index(b"\n", end) + 1
+    return end
 
 
 def _complete_end(fd: int, size: int) -> int:

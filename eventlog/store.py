@@ -70,6 +70,7 @@ class ReadBatch(NamedTuple):
     entries: list[LogEntry]
     issues: list[LogIssue]  # damaged or not-understood lines skipped in this run
     position: SessionPosition  # resume here for what follows this batch
+    size: int = 0  # bytes of the store this batch covered (0: the store does not say)
 
 
 ReadState = Literal["unchanged", "grown", "restarted", "missing"]
@@ -440,6 +441,11 @@ class EventStore(abc.ABC):
     ) -> SessionRead:
         """The events after ``position`` (all of them when None), up to ``until`` when
         given (a position an earlier read returned: a view as of that moment)."""
+
+    def stored_bytes(self, session_ids: Sequence[str]) -> int | None:
+        """About how many bytes reading these sessions whole covers (the ``size`` of
+        their batches added up), for progress; None when the store cannot tell cheaply."""
+        return None
 
     @abc.abstractmethod
     def read_last(self, session_id: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:

@@ -121,12 +121,10 @@ class Projections:
             aside = self._aside_path("verify")
             fresh = ProjectionDB(aside)
             try:
-                catch = CatchUp(self.log, fresh)
                 with fresh.write():
-                    for done, sid in enumerate(sorted(bounds), 1):
-                        catch.session(sid, until=bounds[sid])
-                        if progress is not None:
-                            progress(done, len(bounds))
+                    CatchUp(self.log, fresh).fold_sessions(
+                        sorted(bounds), until=bounds, progress=progress, whole=True
+                    )
                 rebuilt = fresh.contents()
             finally:
                 fresh.close()
@@ -499,7 +497,7 @@ class Projections:
                     if fixed is not None:
                         repairs.append(fixed)
             if progress is not None:
-                progress(done, len(session_ids))
+                progress(done, len(session_ids), "sessions")
         stale = self.log.remove_stale_temps()
         if repairs:
             self.catch_up()

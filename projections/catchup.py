@@ -11,30 +11,49 @@ One catch-up, in write transactions of the projection database:
 3. store the feed's new position, commit, and let the store forget what it reported.
 
 So the cost is O(new events): the same after one append whether the session holds one
-event or a million, and whether the home holds one session or 100,000. A very long
-catch-up commits every ``COMMIT_EVENTS`` events (each commit consistent: rows and
-positions together), so nothing is lost to a crash but the uncommitted batch, which the
-next catch-up folds again from the last committed position. A crash at any point leaves
-the database as it was at a commit, and the result always equals a full rebuild.
+event or a million, and whether the home holds one session or 100,000.
+
+Rows are written in batches (:class:`projections.db.RowBatch`): the stored positions of
+``LOOKUP_SESSIONS`` candidates come from one query, and the rows folded from many
+sessions go out in one statement per table once ``FLUSH_ROWS`` rows or
+``FLUSH_TEXT_BYTES`` of message text are waiting, so a first build over 100,000 small
+sessions costs a few statements per thousand sessions, not several per session. Memory
+stays bounded by those limits whatever the sessions' number and length.
+
+A very long catch-up commits every ``COMMIT_EVENTS`` events, always right after writing
+every waiting row (each commit consistent: rows and positions together), so nothing is
+lost to a crash but the uncommitted batch, which the next catch-up folds again from the
+last committed position. A crash at any point leaves the database as it was at a commit,
+and the result always equals a full rebuild.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Final, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Final, Literal, NamedTuple, Protocol
 
 from eventlog import EventStore, LogIssue, Message, SessionNotFoundError
 from eventlog.events import MessageRedacted
 from eventlog.store import Changes, SessionPosition, SessionRead
 from projections import fold
-from projections.db import ProjectionDB
+from projections.db import ProjectionDB, RowBatch, StoredPosition
 from projections.records import CatchUpReport
 
-Progress = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` with counts of sessions."""
+ProgressUnit = Literal["sessions", "bytes"]
+
+
+class Progress(Protocol):
+    """Called as ``progress(done, total, unit)``: how much of ``total`` is done, counted
+    in sessions or in bytes read from the store."""
+
+    def __call__(self, done: int, total: int, unit: ProgressUnit) -> None: ...
+
 
 COMMIT_EVENTS: Final = 50_000
+FLUSH_ROWS: Final = 20_000  # session and message rows waiting to be written
+FLUSH_TEXT_BYTES: Final = 16 << 20  # message text waiting to be indexed
+LOOKUP_SESSIONS: Final = 500  # candidates whose stored positions one query fetches
 FEED_KEY: Final = "feed"
 
 logger = logging.getLogger("chatlog")
@@ -62,19 +81,47 @@ def is_stale(store: EventStore, db: ProjectionDB) -> bool:
     found = candidates(store, db)
     if found.changes.sessions is None or found.changes.consumed:
         return True
+    stored = db.stored_positions(found.sessions)
     for sid in found.sessions:
-        stored = db.session(sid)
+        known = stored.get(sid)
         try:
-            result = store.read_from(sid, stored[1] if stored else None)
+            result = store.read_from(sid, known.position if known else None)
         except SessionNotFoundError:
-            return stored is not None
+            return known is not None
         result.close()
         if result.state == "missing":
-            if stored is not None:
+            if known is not None:
                 return True
         elif result.state != "unchanged":
             return True
     return False
+
+
+class _Meter:
+    """Progress of one catch-up: bytes read against the store's size of every session
+    when the store can tell it and every session is read whole (a rebuild), else
+    sessions done."""
+
+    def __init__(
+        self, progress: Progress | None, store: EventStore, sessions: Sequence[str], whole: bool
+    ) -> None:
+        self.progress = progress
+        self.sessions_total = len(sessions)
+        self.sessions_done = 0
+        self.bytes_done = 0
+        size = store.stored_bytes(sessions) if progress is not None and whole else None
+        self.bytes_total = size
+
+    def read(self, size: int) -> None:
+        if self.progress is not None and self.bytes_total is not None and size:
+            self.bytes_done += size
+            self.bytes_total = max(self.bytes_total, self.bytes_done)  # grown meanwhile
+            self.progress(self.bytes_done, self.bytes_total, "bytes")
+
+    def session_done(self) -> None:
+        self.sessions_done += 1
+        if self.progress is not None and self.bytes_total is None:
+            self.progress(self.sessions_done, self.sessions_total, "sessions")
 
 
 class CatchUp:
@@ -89,6 +136,11 @@ class CatchUp:
         self.issues: list[LogIssue] = []
         self._uncommitted = 0
         self._batched = True
+        self._rows = RowBatch()
+        self._next_key = 1
+        self._next_message = 1
+        self._committed = False  # a commit happened since the stored positions were read
+        self._meter = _Meter(None, store, (), False)
 
     def run(self, progress: Progress | None = None, *, full: bool = False) -> CatchUpReport:
         self._batched = not full
@@ -96,19 +148,42 @@ class CatchUp:
             if full:  # rebuild: everything again, committed at once at the end
                 self.db.reset()
             found = candidates(self.store, self.db)
-            for done, sid in enumerate(found.sessions, 1):
-                self.session(sid)
-                if progress is not None:
-                    progress(done, len(found.sessions))
+            self.fold_sessions(found.sessions, progress=progress, whole=full)
             self.db.set_meta(FEED_KEY, found.changes.position)
         self.store.changes_applied(found.changes)
         return CatchUpReport(self.updated, sorted(self.removed), self.events, self.issues)
 
-    def session(self, sid: str, until: SessionPosition | None = None) -> None:
-        stored = self.db.session(sid)
-        row, position = stored if stored is not None else (None, None)
+    def fold_sessions(
+        self,
+        session_ids: Sequence[str],
+        *,
+        until: Mapping[str, SessionPosition] | None = None,
+        progress: Progress | None = None,
+        whole: bool = False,
+    ) -> None:
+        """Inside ``db.write()``: bring each session's rows up to date (up to its
+        position in ``until`` when given), then write every waiting row. ``whole``: every
+        session is read from its start (progress then counts bytes when it can)."""
+        self._meter = _Meter(progress, self.store, session_ids, whole)
+        self._next_key, self._next_message = self.db.next_keys()
+        any_rows = self._next_key > 1
+        for start in range(0, len(session_ids), LOOKUP_SESSIONS):
+            part = session_ids[start : start + LOOKUP_SESSIONS]
+            stored = self.db.stored_positions(part) if any_rows else {}
+            self._committed = False
+            for n, sid in enumerate(part):
+                if self._committed:  # another writer may have written rows meanwhile
+                    stored = self.db.stored_positions(part[n:])
+                    self._committed = False
+                self._session(sid, stored.get(sid), until.get(sid) if until else None)
+                self._meter.session_done()
+        self._flush()
+
+    def _session(
+        self, sid: str, stored: StoredPosition | None, until: SessionPosition | None
+    ) -> None:
         try:
-            result = self.store.read_from(sid, position, until=until)
+            result = self.store.read_from(sid, stored.position if stored else None, until=until)
         except SessionNotFoundError:
             result = SessionRead("missing")
         if result.state == "missing":
@@ -118,52 +193,85 @@ class CatchUp:
             return
         if result.state == "unchanged":
             return
-        if result.state == "restarted" and stored is not None:
-            self.db.remove_session(sid)
-            row = None
-        self._fold(sid, row, stored is not None, result)
+        row: fold.SessionRow | None = None
+        key: int | None = None
+        if stored is not None:
+            if result.state == "restarted":
+                self.db.remove_session(sid)
+            else:
+                found = self.db.session(sid)
+                if found is not None:
+                    row, key = found[0], stored.key
+        self._fold(sid, key, row, result)
 
     def _fold(
-        self, sid: str, row: fold.SessionRow | None, known: bool, result: SessionRead
+        self, sid: str, key: int | None, row: fold.SessionRow | None, result: SessionRead
     ) -> None:
-        key: int | None = None
+        new = key is None
         changed = False
+        rows = self._rows
         try:
             for batch in result.batches:
-                messages: list[tuple[fold.MessageRow, str]] = []
                 redactions: list[MessageRedacted] = []
                 for entry in batch.entries:
                     event = entry.event
                     row = fold.apply(row, event, sid)
                     if isinstance(event, Message):
-                        messages.append((fold.message_row(event, entry.offset), event.content))
+                        if key is None:
+                            key = self._new_key()
+                        rows.add_message(
+                            self._next_message,
+                            key,
+                            fold.message_row(event, entry.offset),
+                            event.content,
+                        )
+                        self._next_message += 1
                     elif isinstance(event, MessageRedacted):
                         redactions.append(event)
                 for issue in batch.issues:
                     logger.warning("skipped damaged line %s", issue.describe())
                 self.issues += batch.issues
+                self._meter.read(batch.size)
                 if row is None:
                     continue  # no usable event yet: nothing to show, read again next time
-                if batch.entries or (key is None and not known):
-                    key = self.db.put_session(row, batch.position)
-                    changed = changed or bool(batch.entries)
-                else:
-                    self.db.put_position(sid, batch.position)
-                if messages:
-                    assert key is not None
-                    self.db.add_messages(key, messages)
+                if key is None:
+                    key = self._new_key()
+                rows.put_session(key, row, batch.position, new=new)
+                changed = changed or bool(batch.entries)
                 if redactions:
-                    assert key is not None
+                    self._flush()  # the messages they redact are rows first
+                    new = False
                     row = self._redact(key, row, redactions, batch.position)
                 self.events += len(batch.entries)
                 self._uncommitted += len(batch.entries)
+                if len(rows) >= FLUSH_ROWS or rows.text_bytes >= FLUSH_TEXT_BYTES:
+                    self._flush()
+                    new = False
                 if self._batched and self._uncommitted >= COMMIT_EVENTS:
-                    self.db.commit_and_continue()
-                    self._uncommitted = 0
+                    self._flush()
+                    new = False
+                    self._commit()
         finally:
             result.close()
         if changed:
             self.updated.append(sid)
+
+    def _new_key(self) -> int:
+        key = self._next_key
+        self._next_key += 1
+        return key
+
+    def _flush(self) -> None:
+        if len(self._rows):
+            self.db.write_rows(self._rows)
+
+    def _commit(self) -> None:
+        """Commit what is written and go on in a new transaction; another writer may
+        have added rows in between, so the free keys are read again."""
+        self.db.commit_and_continue()
+        self._uncommitted = 0
+        self._committed = True
+        self._next_key, self._next_message = self.db.next_keys()
 
     def _redact(
         self,
@@ -179,5 +287,5 @@ class CatchUp:
             found = self.db.redact(key, event.target, event.ts, event.reason)
             if found and event.target == title_seq and row.title_auto is not None:
                 row = fold.title_redacted(row)
-                self.db.put_session(row, position)
+                self._rows.put_session(key, row, position, new=False)
         return row

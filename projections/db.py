@@ -29,9 +29,9 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 import msgspec
 import sqlean  # type: ignore[import-untyped]
@@ -126,6 +126,111 @@ def _row(values: tuple[Any, ...]) -> tuple[SessionRow, SessionPosition]:
         parent_seq=parent_seq,
     )
     return row, SessionPosition(pseq, pos)
+
+
+_SESSION_FIELDS: Final = (
+    "session_id",
+    "created_at",
+    "updated_at",
+    "updated_us",
+    "message_count",
+    "total_tokens",
+    "title_set",
+    "title_auto",
+    "tags",
+    "metadata",
+    "position_seq",
+    "position",
+    "parent",
+    "parent_seq",
+)
+_SESSION_COLUMNS: Final = ", ".join(_SESSION_FIELDS)
+LOOKUP_IDS: Final = 500  # session ids per lookup query
+
+
+def _session_values(row: SessionRow, position: SessionPosition) -> tuple[Any, ...]:
+    """A session row's column values, in ``_SESSION_FIELDS`` order."""
+    return (
+        row.session_id,
+        row.created_at,
+        row.updated_at,
+        instant_us(row.updated_at),
+        row.message_count,
+        row.total_tokens,
+        row.title_set,
+        row.title_auto,
+        _tags_encoder.encode(row.tags).decode(),
+        _tags_encoder.encode(row.metadata).decode(),
+        position.seq,
+        position.token,
+        row.parent,
+        row.parent_seq,
+    )
+
+
+class StoredPosition(NamedTuple):
+    """A session's key (its row id) and the store position folded into its row."""
+
+    key: int
+    position: SessionPosition
+
+
+class PendingSession(NamedTuple):
+    new: bool  # no row yet: inserted under its key
+    row: SessionRow
+    position: SessionPosition
+
+
+class RowBatch:
+    """Rows of many sessions that a catch-up collects and :meth:`ProjectionDB.write_rows`
+    writes at once, so folding 100,000 small sessions costs a few statements per batch,
+    not several per session. A session's row is kept once, as last folded (with the
+    position its messages here reach); messages keep their text only until written."""
+
+    __slots__ = ("messages", "sessions", "text_bytes", "texts")
+
+    def __init__(self) -> None:
+        self.sessions: dict[int, PendingSession] = {}
+        self.messages: list[tuple[Any, ...]] = []
+        self.texts: list[tuple[int, str]] = []
+        self.text_bytes = 0
+
+    def put_session(
+        self, key: int, row: SessionRow, position: SessionPosition, *, new: bool
+    ) -> None:
+        earlier = self.sessions.get(key)
+        new = new or (earlier is not None and earlier.new)
+        self.sessions[key] = PendingSession(new, row, position)
+
+    def add_message(self, rowid: int, key: int, m: MessageRow, text: str) -> None:
+        self.messages.append(
+            (
+                rowid,
+                key,
+                m.seq,
+                m.role,
+                m.ts,
+                m.token_count,
+                m.locator,
+                m.model,
+                m.backend,
+                m.input_tokens,
+                m.output_tokens,
+                int(m.estimated),
+                instant_us(m.ts),
+            )
+        )
+        self.texts.append((rowid, text))
+        self.text_bytes += len(text)
+
+    def __len__(self) -> int:
+        return len(self.sessions) + len(self.messages)
+
+    def clear(self) -> None:
+        self.sessions.clear()
+        self.messages.clear()
+        self.texts.clear()
+        self.text_bytes = 0
 
 
 class ProjectionDB:
@@ -363,46 +468,63 @@ class ProjectionDB:
     def count_sessions(self) -> int:
         return int(self._query("SELECT count(*) FROM sessions")[0][0])
 
-    def put_session(self, row: SessionRow, position: SessionPosition) -> int:
-        """Insert or update the session's row; returns its key."""
-        self.db.execute(
-            "INSERT INTO sessions (session_id, created_at, updated_at, updated_us,"
-            " message_count, total_tokens, title_set, title_auto, tags, metadata,"
-            " position_seq, position, parent, parent_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (session_id) DO UPDATE SET created_at = excluded.created_at,"
-            " updated_at = excluded.updated_at, updated_us = excluded.updated_us,"
-            " message_count = excluded.message_count, total_tokens = excluded.total_tokens,"
-            " title_set = excluded.title_set, title_auto = excluded.title_auto,"
-            " tags = excluded.tags, metadata = excluded.metadata,"
-            " position_seq = excluded.position_seq, position = excluded.position,"
-            " parent = excluded.parent, parent_seq = excluded.parent_seq",
-            (
-                row.session_id,
-                row.created_at,
-                row.updated_at,
-                instant_us(row.updated_at),
-                row.message_count,
-                row.total_tokens,
-                row.title_set,
-                row.title_auto,
-                _tags_encoder.encode(row.tags).decode(),
-                _tags_encoder.encode(row.metadata).decode(),
-                position.seq,
-                position.token,
-                row.parent,
-                row.parent_seq,
-            ),
-        )
-        key = self.session_key(row.session_id)
-        assert key is not None
-        return key
+    def stored_positions(self, session_ids: Sequence[str]) -> dict[str, StoredPosition]:
+        """The key and folded position of each of ``session_ids`` that has a row, in a
+        few queries (one per ``LOOKUP_IDS`` ids)."""
+        found: dict[str, StoredPosition] = {}
+        for start in range(0, len(session_ids), LOOKUP_IDS):
+            part = session_ids[start : start + LOOKUP_IDS]
+            marks = ",".join("?" * len(part))
+            for sid, key, seq, token in self._query(
+                "SELECT session_id, id, position_seq, position FROM sessions"
+                f" WHERE session_id IN ({marks})",
+                part,
+            ):
+                found[sid] = StoredPosition(int(key), SessionPosition(seq, token))
+        return found
 
-    def put_position(self, session_id: str, position: SessionPosition) -> None:
-        self.db.execute(
-            "UPDATE sessions SET position_seq = ?, position = ? WHERE session_id = ?",
-            (position.seq, position.token, session_id),
-        )
+    def next_keys(self) -> tuple[int, int]:
+        """The next free session key and message row id (inside :meth:`write`, where no
+        other connection can take them)."""
+        (sessions,) = self._query("SELECT coalesce(max(id), 0) + 1 FROM sessions")[0]
+        (messages,) = self._query("SELECT coalesce(max(id), 0) + 1 FROM messages")[0]
+        return int(sessions), int(messages)
+
+    def write_rows(self, rows: RowBatch) -> None:
+        """Inside :meth:`write`: write everything ``rows`` collected (one statement per
+        table for the whole batch), then empty it."""
+        db = self.db
+        new = [
+            (key, *_session_values(pending.row, pending.position))
+            for key, pending in rows.sessions.items()
+            if pending.new
+        ]
+        known = [
+            (*_session_values(pending.row, pending.position), key)
+            for key, pending in rows.sessions.items()
+            if not pending.new
+        ]
+        if new:
+            db.executemany(
+                f"INSERT INTO sessions (id, {_SESSION_COLUMNS})"
+                f" VALUES (?, {', '.join('?' * len(_SESSION_FIELDS))})",
+                new,
+            )
+        if known:
+            db.executemany(
+                f"UPDATE sessions SET {', '.join(f'{c} = ?' for c in _SESSION_FIELDS)}"
+                " WHERE id = ?",
+                known,
+            )
+        if rows.messages:
+            db.executemany(
+                "INSERT INTO messages (id, session, seq, role, ts, token_count, locator, model,"
+                " backend, input_tokens, output_tokens, estimated, ts_us)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows.messages,
+            )
+            db.executemany("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", rows.texts)
+        rows.clear()
 
     def remove_session(self, session_id: str) -> None:
         """Drop the session and its messages (search rows included)."""
@@ -417,41 +539,6 @@ class ProjectionDB:
         self.db.execute("DELETE FROM sessions WHERE id = ?", (key,))
 
     # ------------------------------------------------------------------ messages
-
-    def add_messages(self, key: int, rows: list[tuple[MessageRow, str]]) -> None:
-        """Insert messages (with their text for the full-text index) of session ``key``."""
-        if not rows:
-            return
-        db = self.db
-        first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
-        ids = range(first, first + len(rows))
-        db.executemany(
-            "INSERT INTO messages (id, session, seq, role, ts, token_count, locator, model,"
-            " backend, input_tokens, output_tokens, estimated, ts_us)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    rowid,
-                    key,
-                    m.seq,
-                    m.role,
-                    m.ts,
-                    m.token_count,
-                    m.locator,
-                    m.model,
-                    m.backend,
-                    m.input_tokens,
-                    m.output_tokens,
-                    int(m.estimated),
-                    instant_us(m.ts),
-                )
-                for rowid, (m, _text) in zip(ids, rows, strict=True)
-            ],
-        )
-        db.executemany(
-            "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
-            [(rowid, text) for rowid, (_m, text) in zip(ids, rows, strict=True)],
-        )
 
     def message_seq(self, session_id: str, number: int) -> int | None:
         """The seq of the session's ``number``-th message (1-based), None if it has none."""

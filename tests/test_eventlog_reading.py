@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from eventlog import EventLog, Message, SessionNotFoundError, UnsafeFileError
 from eventlog import reading as reading_module
+from eventlog.codec import encode_line
 from eventlog.feed import ChangeFeed
 from tests.conftest import run_chatlog
 
@@ -163,3 +164,62 @@ def test_appending_through_a_symlinked_log_is_refused(log: EventLog, tmp_path: P
     with pytest.raises(UnsafeFileError):
         log.append(sid, "user", "must not land elsewhere")
     assert target.read_bytes() == b"someone else's file\nunterminated"
+
+
+def test_a_follower_reads_as_many_events_as_asked_and_decodes_no_further(
+    log: EventLog,
+) -> None:
+    sid = log.create_session()
+    for i in range(5):
+        log.append(sid, "user", f"line {i}")
+    after = Message(seq=7, ts="2025-01-01T00:00:00Z", role="user", content="after it")
+    with open(log.layout.log_path(sid), "ab") as file:
+        file.write(b'{"type":"message","seq":99,"damaged\n')  # right after seq 6
+        file.write(encode_line(after))
+    follower = log.open_follower(sid)
+    try:
+        first = follower.read(max_events=3)
+        assert [e.event.seq for e in first.entries] == [1, 2, 3]
+        assert first.issues == []  # the damaged line further on was not read
+        assert first.position.seq == 3
+        # The position is exact: a follower from it goes on with seq 4.
+        again = log.open_follower(sid, first.position)
+        try:
+            assert [e.event.seq for e in again.read(max_events=1).entries] == [4]
+        finally:
+            again.close()
+        second = follower.read(max_events=3)
+        assert [e.event.seq for e in second.entries] == [4, 5, 6]
+        assert second.issues == []  # the damaged line is the next one: not read yet
+        last = follower.read(max_events=3)
+        assert [e.event.seq for e in last.entries] == [7]
+        assert len(last.issues) == 1  # skipped, and reported once
+        assert follower.read().entries == []
+    finally:
+        follower.close()
+
+
+def test_a_follower_asked_for_one_event_reads_a_small_piece_of_a_long_log(
+    log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = log.create_session()
+    for i in range(300):
+        log.append(sid, "user", f"line {i} " + "y" * 500)
+    reads: list[int] = []
+    real = reading_module.read_all
+
+    def counting(fd: int, start: int, stop: int) -> bytes:
+        data = real(fd, start, stop)
+        reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(reading_module, "read_all", counting)
+    follower = log.open_follower(sid)
+    try:
+        seqs = []
+        while len(seqs) < 301:
+            seqs += [e.event.seq for e in follower.read(max_events=1).entries]
+        assert seqs == list(range(1, 302))
+    finally:
+        follower.close()
+    assert max(reads) <= reading_module.FOLLOW_MIN_READ

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from eventlog import EventLog, StorageError
-from projections import Projections
-from projections.db import ProjectionDB
+from eventlog import EventLog, StorageError, reading
+from projections import Projections, catchup
+from projections.db import ProjectionDB, RowBatch
 from tests.conftest import chatlog_executable, run_chatlog
 
 SESSION_IDS = ["2025-01-01_000001", "2025-01-01_000002", "2025-01-01_000003"]
@@ -44,33 +44,34 @@ def projection_files(home: Path, projections: Projections) -> dict[str, Any]:
 
 
 class CrashAfter:
-    """Make the n-th session row written by a catch-up fail, as a crash would (the
-    transaction is rolled back, as after a kill)."""
+    """Make writing the n-th session row of a catch-up fail, as a crash would (the
+    transaction is rolled back, as after a kill): rows are written in batches, and the
+    batch that holds it fails."""
 
     def __init__(self, writes: int) -> None:
         self.remaining = writes
-        self.real = ProjectionDB.put_session
+        self.real = ProjectionDB.write_rows
 
-    def __call__(self, db: ProjectionDB, *args: Any, **kwargs: Any) -> int:
-        if self.remaining == 0:
+    def __call__(self, db: ProjectionDB, rows: RowBatch) -> None:
+        if len(rows.sessions) > self.remaining:
             raise StorageError("simulated crash")
-        self.remaining -= 1
-        return self.real(db, *args, **kwargs)
+        self.remaining -= len(rows.sessions)
+        self.real(db, rows)
 
 
 @contextmanager
 def crashing_writes(writes: int) -> Iterator[None]:
     crash = CrashAfter(writes)
-    real = ProjectionDB.put_session
+    real = ProjectionDB.write_rows
 
-    def put_session(db: ProjectionDB, *args: Any, **kwargs: Any) -> int:
-        return crash(db, *args, **kwargs)
+    def write_rows(db: ProjectionDB, rows: RowBatch) -> None:
+        crash(db, rows)
 
-    ProjectionDB.put_session = put_session  # type: ignore[method-assign]
+    ProjectionDB.write_rows = write_rows  # type: ignore[method-assign]
     try:
         yield
     finally:
-        ProjectionDB.put_session = real  # type: ignore[method-assign]
+        ProjectionDB.write_rows = real  # type: ignore[method-assign]
 
 
 session = st.sampled_from(SESSION_IDS)
@@ -289,3 +290,68 @@ def test_concurrent_readers_in_several_processes_converge_on_the_rebuild(home: P
     with EventLog(home) as log, Projections(log) as projections:
         assert sum(meta.message_count for meta in projections.list_sessions()) == 150
         assert projections.verify() == []
+
+
+def test_a_catch_up_over_many_sessions_in_small_batches_equals_a_rebuild(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows written in many batches, committed many times, a lookup query per few
+    sessions, and redactions and re-created sessions among them: the same rows as a
+    rebuild folded in one go."""
+    monkeypatch.setattr(catchup, "FLUSH_ROWS", 7)
+    monkeypatch.setattr(catchup, "COMMIT_EVENTS", 5)
+    monkeypatch.setattr(catchup, "LOOKUP_SESSIONS", 3)
+    with EventLog(home, fsync="never") as log, Projections(log, durable=False) as projections:
+        sids = [log.create_session(title=None if n % 2 else f"s{n}") for n in range(12)]
+        for n, sid in enumerate(sids):
+            for i in range(n % 4):
+                log.append(sid, "user" if i == 0 else "assistant", f"words {n} {i} kenobi")
+        projections.catch_up()
+        log.redact(sids[5], 2)  # its first user message: the automatic title goes too
+        log.delete_session(sids[3])
+        log.create_session(session_id=sids[3], title="again")
+        for sid in sids[::3]:
+            log.append(sid, "user", "more kenobi")
+        projections.catch_up()
+        incremental = projection_files(home, projections)
+        projections.rebuild()
+        assert projection_files(home, projections) == incremental
+        assert projections.verify() == []
+        assert projections.session_meta(sids[5]).title == "[REDACTED]"
+
+
+def test_a_catch_up_killed_between_its_commits_is_completed_by_the_next_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catchup, "FLUSH_ROWS", 4)
+    monkeypatch.setattr(catchup, "COMMIT_EVENTS", 4)
+    with EventLog(home, fsync="never") as log, Projections(log, durable=False) as projections:
+        sids = [log.create_session() for _ in range(10)]
+        for sid in sids:
+            log.append(sid, "user", f"hello from {sid}")
+        with crashing_writes(5), pytest.raises(StorageError):
+            projections.catch_up()
+        committed = projections.db.count_sessions()
+        assert 0 < committed < len(sids)  # some commits happened before the crash
+        assert projections.count_sessions() == len(sids)
+        incremental = projection_files(home, projections)
+        projections.rebuild()
+        assert projection_files(home, projections) == incremental
+
+
+def test_rebuild_progress_counts_the_bytes_read_so_one_long_session_moves_it(
+    log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reading, "CHUNK", 4096)
+    sid = log.create_session()
+    for i in range(200):
+        log.append(sid, "user", f"message {i} " + "x" * 100)
+    calls: list[tuple[int, int, str]] = []
+    with Projections(log) as projections:
+        projections.rebuild(lambda done, total, unit: calls.append((done, total, unit)))
+    size = log.layout.log_path(sid).stat().st_size
+    assert {unit for _d, _t, unit in calls} == {"bytes"}
+    assert len(calls) > 5  # one call per chunk read, within the one session
+    done = [d for d, _t, _u in calls]
+    assert done == sorted(done) and done[-1] == size
+    assert {total for _d, total, _u in calls} == {size}

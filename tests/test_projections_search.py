@@ -214,11 +214,11 @@ class TestAfterARebuild:
     ) -> None:  # fmt: skip
         projections.catch_up()
 
-        def failing(db: object, key: int, rows: object) -> None:
+        def failing(db: object, rows: object) -> None:
             raise RuntimeError("disk went away mid-rebuild")
 
         with monkeypatch.context() as patch:
-            patch.setattr(ProjectionDB, "add_messages", failing)
+            patch.setattr(ProjectionDB, "write_rows", failing)
             with pytest.raises(RuntimeError):
                 projections.rebuild()
         assert {h.session_id for h in projections.search("token")} == {

@@ -65,8 +65,19 @@ def test_a_long_session_goes_through_the_pager(log: EventLog, tmp_path: Path) ->
 def test_a_long_rebuild_draws_a_progress_bar_on_the_terminal(home: Path) -> None:
     with EventLog(home, fsync="never") as log:
         for i in range(60):
-            log.append(log.create_session(), "user", f"session {i}")
+            log.append(log.create_session(), "user", f"session {i} " + "x" * 1500)
     output, status = run_in_terminal("rebuild")
     assert status == 0
     assert "rebuilding" in output
     assert "rebuilt 60 sessions (120 events)" in output
+
+
+def test_a_rebuild_of_one_long_session_draws_its_bar_by_bytes(home: Path) -> None:
+    with EventLog(home, fsync="never") as log:
+        sid = log.create_session()
+        for i in range(300):
+            log.append(sid, "user", f"message {i} " + "x" * 1000)
+    output, status = run_in_terminal("rebuild")
+    assert status == 0
+    assert "rebuilding" in output and "kB" in output  # bytes read, not "0/1 sessions"
+    assert "rebuilt 1 session (301 events)" in output
