@@ -84,7 +84,8 @@ def test_the_real_sources_import_into_the_store_as_into_files_and_a_second_run_a
         assert statuses(first) == statuses(local) == ["imported"] * len(statuses(first))
     assert not list((on_store / "events").iterdir())
     expected = file_contents(on_files)
-    assert store_contents(url) == expected and len(expected) == 6
+    # 6 conversations, one of them (the ChatGPT example) with a second branch: a fork
+    assert store_contents(url) == expected and len(expected) == 7
 
     for source in sources:
         again = summary(on_store, source, url)
@@ -132,8 +133,8 @@ def test_a_dry_run_on_the_store_reads_it_and_writes_nothing(tmp_path: Path, url:
         "--store", url, "import", str(CHATGPT_EXPORT), "--dry-run", "--json", home=home
     )
     assert done.returncode == 0, done.stderr
-    assert statuses(json.loads(done.stdout)) == ["imported"]
+    assert statuses(json.loads(done.stdout)) == ["imported"] * 2  # its two branches
     assert store_contents(url) == {}
     summary(home, CHATGPT_EXPORT, url)
     again = run_chatlog("--store", url, "import", str(CHATGPT_EXPORT), "--dry-run", home=home)
-    assert "1 already present" in again.stdout
+    assert "2 already present" in again.stdout
