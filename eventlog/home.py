@@ -71,7 +71,13 @@ class HomeLayout:
         self.socket_file = root / "chatlog.sock"
         self.changes_dir = root / "changes"
         self.deleting_dir = root / "deleting"  # intents of deletes not finished yet
+        self.deleted_dir = root / "deleted"  # tombstones: which sessions were deleted here
         self.projections_db = root / "projections.sqlite3"
+
+    def tombstone_path(self, session_id: str) -> Path:
+        from eventlog.ids import validate_session_id
+
+        return self.deleted_dir / validate_session_id(session_id)
 
     @property
     def private_dirs(self) -> tuple[Path, ...]:
@@ -83,6 +89,7 @@ class HomeLayout:
             self.archive_dir,
             self.changes_dir,
             self.deleting_dir,
+            self.deleted_dir,
         )
 
     @property

@@ -98,6 +98,8 @@ from eventlog.store import (
     Repair,
     SessionPosition,
     SessionRead,
+    Tombstone,
+    event_fingerprint,
 )
 
 E = TypeVar("E", bound=AnyEvent)
@@ -299,21 +301,50 @@ class JetStreamStore(EventStore):
             seq = decoder.last_seq
         return Tail(last.seq, seq, rewrite_lease(last))
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str, *, expected_seq: int | None = None) -> None:
+        """A ``deleted`` marker holding the session's tombstone, then a purge of its
+        subject up to the tail that was checked (an append that came in between is kept,
+        and the delete reports it)."""
         validate_session_id(session_id)
 
         async def delete() -> None:
-            if await self._tail(session_id) is None:
+            tail = await self._tail(session_id)
+            if tail is None:
                 raise SessionNotFoundError(f"no session {session_id}")
-            await self._mark(session_id, "deleted")
-            await self._conn.purge(self.subjects.events(session_id))
+            if expected_seq is not None and expected_seq != tail.seq:
+                raise SeqConflictError(session_id, expected_seq, tail.seq)
+            last = await self._conn.last_message(self.subjects.events(session_id))
+            decoded = decode(last.data) if last is not None else None
+            event = None if isinstance(decoded, LineProblem) else decoded
+            if last is not None and covered_seq(last) != (event.seq if event else None):
+                event = None  # a copy an unfinished compaction left: no fingerprint (sync reports)
+            tombstone = Tombstone(session_id, utc_now_iso(), tail.seq, event_fingerprint(event))
+            await self._mark(session_id, "deleted", msgspec.json.encode(tombstone))
+            await self._conn.purge(self.subjects.events(session_id), before_seq=tail.stream_seq + 1)
+            if await self._tail(session_id) is not None:
+                raise SeqConflictError(session_id, tail.seq, tail.seq + 1)
 
         self._call(f"cannot delete session {session_id}", delete())
 
-    async def _mark(self, session_id: str, op: MarkerOp) -> int:
-        """Publish a marker other machines' change feeds see; keep only the newest."""
+    def deletion(self, session_id: str) -> Tombstone | None:
+        found = self._call(
+            f"cannot read the markers of {session_id}",
+            self._conn.last_message(self.subjects.markers(session_id)),
+        )
+        if found is None or marker_op(found.data) != "deleted":
+            return None
+        try:
+            tombstone = msgspec.json.decode(found.data, type=Tombstone)
+        except msgspec.ValidationError:
+            return None  # a marker from before tombstones: nothing to carry over
+        return tombstone if tombstone.session_id == session_id else None
+
+    async def _mark(self, session_id: str, op: MarkerOp, data: bytes | None = None) -> int:
+        """Publish a marker other machines' change feeds see; keep only the newest.
+        ``data``: a JSON object to publish with its ``op`` added."""
         subject = self.subjects.markers(session_id)
-        ack = await self._conn.js.publish(subject, marker_data(op), timeout=self.address.timeout)
+        payload = marker_data(op) if data is None else marker_data(op, data)
+        ack = await self._conn.js.publish(subject, payload, timeout=self.address.timeout)
         await self._conn.purge(subject, keep=1)
         return int(ack.seq)
 

@@ -141,8 +141,10 @@ def parse_feed_token(token: str | None, created: str) -> int | None:
     return int(seq)
 
 
-def marker_data(op: MarkerOp) -> bytes:
-    return json.dumps({"op": op}).encode()
+def marker_data(op: MarkerOp, extra: bytes | None = None) -> bytes:
+    """A marker's JSON: ``{"op": op}``, with the fields of the JSON object ``extra``."""
+    fields = json.loads(extra) if extra else {}
+    return json.dumps({**fields, "op": op}).encode()
 
 
 def marker_op(data: bytes) -> str:

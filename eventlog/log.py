@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 import msgspec
 
 from eventlog import reading, upkeep
-from eventlog.atomic import fsync_dir, write_exclusive
+from eventlog.atomic import fsync_dir, write_atomic, write_exclusive
 from eventlog.chunks import batched
 from eventlog.clock import utc_now_iso
 from eventlog.codec import encode_line
@@ -54,7 +54,7 @@ from eventlog.feed import ChangeFeed, Journal
 from eventlog.fileops import DEFAULT_FILE_OPS, FileOps
 from eventlog.home import FILE_MODE, LOG_SUFFIX, HomeLayout, ensure_private_dir, resolve_home
 from eventlog.ids import new_session_id, validate_session_id
-from eventlog.safefile import NOFOLLOW, open_regular
+from eventlog.safefile import NOFOLLOW, open_regular, read_all
 from eventlog.scan import START, Cursor, LogEntry, LogIssue, Scan, read_tail_state, scan_bytes
 from eventlog.store import (
     ArchivedSession,
@@ -66,12 +66,15 @@ from eventlog.store import (
     Repair,
     SessionPosition,
     SessionRead,
+    Tombstone,
+    event_fingerprint,
 )
 
 FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: Final[tuple[str, ...]] = get_args(FsyncPolicy)
 MAX_CREATE_ATTEMPTS: Final = 32
 MAX_CACHED_PATHS: Final = 4096
+TOMBSTONE_LIMIT: Final = 4096  # bytes read of a tombstone file
 
 logger = logging.getLogger("chatlog")
 E = TypeVar("E", bound=AnyEvent)
@@ -242,9 +245,10 @@ class EventLog(EventStore):
             handle.last_seq = last[0]
         return session_id
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str, *, expected_seq: int | None = None) -> None:
         """Remove a session's log. Taken under the log's lock, so no append is lost into
-        an unlinked file: a writer holding a handle sees the path gone and fails."""
+        an unlinked file: a writer holding a handle sees the path gone and fails. Its
+        tombstone (``deleted/<id>``) is written first."""
         path = self.layout.log_path(session_id)
         self._forget(session_id)
         try:
@@ -258,6 +262,7 @@ class EventLog(EventStore):
             journal = self._journal.begin(session_id)
             try:
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    self._bury(session_id, fd, str(path), expected_seq)
                     path.unlink()
             except FileNotFoundError:
                 raise SessionNotFoundError(f"no session {session_id}") from None
@@ -269,6 +274,38 @@ class EventLog(EventStore):
             raise _translate_os_error(exc, f"cannot delete session {session_id}") from exc
         finally:
             os.close(fd)
+
+    def _bury(self, session_id: str, fd: int, path: str, expected_seq: int | None) -> None:
+        """Under the log's lock: check ``expected_seq`` and write the tombstone."""
+        _good_end, last_seq, _torn = read_tail_state(fd, os.fstat(fd).st_size, None, path)
+        if expected_seq is not None and expected_seq != last_seq:
+            raise SeqConflictError(session_id, expected_seq, last_seq)
+        last = reading.read_last(path, 1)
+        tombstone = Tombstone(
+            session_id, utc_now_iso(), last_seq, event_fingerprint(last[0].event if last else None)
+        )
+        ensure_private_dir(self.layout.deleted_dir)
+        write_atomic(
+            self.layout.tombstone_path(session_id),
+            msgspec.json.encode(tombstone) + b"\n",
+            durable=self.fsync != "never",
+        )
+
+    def deletion(self, session_id: str) -> Tombstone | None:
+        try:
+            fd = open_regular(self.layout.tombstone_path(session_id))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _translate_os_error(exc, f"cannot read the tombstone of {session_id}") from exc
+        try:
+            data = read_all(fd, 0, TOMBSTONE_LIMIT)
+        finally:
+            os.close(fd)
+        try:
+            return msgspec.json.decode(data, type=Tombstone)
+        except msgspec.ValidationError:
+            return None  # damaged: as if there were none (sync then copies, never deletes)
 
     def exists(self, session_id: str) -> bool:
         return os.path.lexists(self.layout.log_path(session_id))

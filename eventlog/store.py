@@ -155,6 +155,26 @@ class Compaction(msgspec.Struct, frozen=True):
     quarantined: int = 0
 
 
+class Tombstone(msgspec.Struct, frozen=True):
+    """What a store keeps of a session it deleted, so ``chatlog sync`` can carry the
+    delete to another store: when, and which last event the deleted session had (a copy
+    elsewhere is deleted only if it ends with that same event: one changed since is
+    reported, never deleted). No text of the session, nor any hash of it."""
+
+    session_id: str
+    at: str
+    last_seq: int
+    last_event: str  # event_fingerprint() of the last event ("" if it had none intact)
+
+
+def event_fingerprint(event: AnyEvent | None) -> str:
+    """Which event this is, without its text: its type, seq and timestamp (to the
+    microsecond), e.g. ``message:12:2026-11-30T04:07:28.123456+00:00``."""
+    if event is None:
+        return ""
+    return f"{event.__struct_config__.tag}:{event.seq}:{event.ts}"
+
+
 class ArchivedSession(msgspec.Struct, frozen=True):
     session_id: str
     path: str  # where the archive is kept (a file, or a store address)
@@ -390,8 +410,15 @@ class EventStore(abc.ABC):
         return self.append_event(session_id, build)
 
     @abc.abstractmethod
-    def delete_session(self, session_id: str) -> None:
-        """Remove the session's events for good; SessionNotFoundError if there are none."""
+    def delete_session(self, session_id: str, *, expected_seq: int | None = None) -> None:
+        """Remove the session's events for good and keep its :class:`Tombstone`;
+        SessionNotFoundError if there are none, SeqConflictError unless its last seq is
+        ``expected_seq`` (when given)."""
+
+    @abc.abstractmethod
+    def deletion(self, session_id: str) -> Tombstone | None:
+        """The tombstone of the session's last delete in this store (None: never deleted
+        here). It stays when the session is created again: callers check ``exists``."""
 
     # ------------------------------------------------------------------ sessions
 

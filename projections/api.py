@@ -357,15 +357,16 @@ class Projections:
 
     # ------------------------------------------------------------------ deleting
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str, *, expected_seq: int | None = None) -> None:
         """Remove the session everywhere: log, rows, search index (no trace of its text
         left in the database files), archived and quarantined copies, temp files. The
         intent is recorded first, so a delete interrupted at any point is finished by the
-        next ``delete`` of the same id (or by the next catch-up)."""
+        next ``delete`` of the same id (or by the next catch-up). With ``expected_seq``,
+        only if the session's last seq is that (else SeqConflictError, nothing removed)."""
         validate_session_id(session_id)
         with self._mutex:
             known = self._db.exists() and self._db.session(session_id) is not None
-            found = deletion.delete(self.log, self.layout, session_id)
+            found = deletion.delete(self.log, self.layout, session_id, expected_seq)
             if not (found or known):
                 raise SessionNotFoundError(f"no session {session_id}")
             self.catch_up()

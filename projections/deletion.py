@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from eventlog import EventStore, SessionNotFoundError, is_valid_session_id
+from eventlog import EventStore, SeqConflictError, SessionNotFoundError, is_valid_session_id
 from eventlog.atomic import fsync_dir, write_atomic
 from eventlog.home import FILE_MODE, HomeLayout, ensure_private_dir
 from eventlog.safefile import open_regular, private_dir_names
@@ -30,9 +30,12 @@ def pending(layout: HomeLayout) -> list[str]:
     return sorted(name for name in names if is_valid_session_id(name))
 
 
-def delete(store: EventStore, layout: HomeLayout, session_id: str) -> bool:
+def delete(
+    store: EventStore, layout: HomeLayout, session_id: str, expected_seq: int | None = None
+) -> bool:
     """Record the intent, remove the events and every file trace; True if anything of
-    the session was found (including an earlier delete's intent)."""
+    the session was found (including an earlier delete's intent). With ``expected_seq``
+    the session is deleted only at that last seq (else SeqConflictError, nothing done)."""
     directory = ensure_private_dir(layout.deleting_dir)
     intent = directory / session_id
     found = intent.exists()
@@ -40,10 +43,14 @@ def delete(store: EventStore, layout: HomeLayout, session_id: str) -> bool:
     os.close(fd)
     fsync_dir(directory)
     try:
-        store.delete_session(session_id)
+        store.delete_session(session_id, expected_seq=expected_seq)
         found = True
     except SessionNotFoundError:
         pass
+    except SeqConflictError:
+        if not found:
+            intent.unlink(missing_ok=True)  # not deleted: no delete to finish later
+        raise
     for aside in layout.root.glob(".verify-*.sqlite3*"):
         aside.unlink(missing_ok=True)  # left by a killed `rebuild --verify`
     found = scrub_history(layout.history_file, session_id) or found

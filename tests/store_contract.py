@@ -28,7 +28,13 @@ from eventlog import (
     SessionUntagged,
 )
 from eventlog.events import MessageRedacted
-from eventlog.store import START_POSITION, EventStore, SessionPosition, SessionRead
+from eventlog.store import (
+    START_POSITION,
+    EventStore,
+    SessionPosition,
+    SessionRead,
+    event_fingerprint,
+)
 
 UNKNOWN = "2001-01-01_000000_abcdef"
 AWS_KEY = "AKIAQ3EGRK7ZXN4PLM2T"  # real-looking, not a real key
@@ -307,6 +313,20 @@ class StoreContract:
             store.delete_session(sid)
         with pytest.raises(SessionNotFoundError):
             store.append(sid, "user", "into the void")
+
+    def test_a_delete_keeps_a_tombstone_of_the_last_event(self, store: EventStore) -> None:
+        sid = session_with(store, 2)
+        last = store.last_event(sid)
+        assert store.deletion(sid) is None
+        with pytest.raises(SeqConflictError):
+            store.delete_session(sid, expected_seq=2)
+        assert store.exists(sid)
+        store.delete_session(sid, expected_seq=3)
+        tombstone = store.deletion(sid)
+        assert tombstone is not None
+        assert (tombstone.session_id, tombstone.last_seq) == (sid, 3)
+        assert tombstone.last_event == event_fingerprint(last) != ""
+        assert store.deletion(UNKNOWN) is None
 
     # ------------------------------------------------------------------ archives
 

@@ -60,11 +60,13 @@ def test_every_directory_is_0700_and_every_file_0600_whatever_the_umask(
     assert {rel for rel, kind in kinds.items() if kind == "dir"} == {
         ".",
         "changes",
+        "deleted",
         "events",
         "quarantine",
     }
     assert [rel for rel in modes if rel.startswith("quarantine/")], "nothing was quarantined"
     assert [rel for rel in modes if rel.startswith("events/")], "no log was written"
+    assert [rel for rel in modes if rel.startswith("deleted/")], "no tombstone was written"
     for rel, mode in modes.items():
         expected = 0o700 if kinds[rel] == "dir" else 0o600
         assert mode == expected, f"{rel}: {oct(mode)} under umask {umask}"

@@ -115,3 +115,48 @@ def test_sync_with_no_server_is_one_line_and_exit_5(home: Path) -> None:
     done = run_chatlog("sync", f"nats://127.0.0.1:{free_port()}?timeout=1", home=home)
     assert done.returncode == 5
     assert done.stderr.count("\n") == 1 and "no server reachable" in done.stderr
+
+
+def test_a_delete_on_either_side_is_carried_over_and_a_second_run_does_nothing(
+    home: Path, url: str, remote: JetStreamStore
+) -> None:
+    with EventLog(home) as local:
+        gone_here = local.create_session("deleted here")
+        gone_there = local.create_session("deleted there")
+        local.append(gone_there, "user", "unusual-word-quokka")
+    assert run_chatlog("sync", url, home=home).returncode == 0
+    assert gone_there in run_chatlog("list", "--json", home=home).stdout
+    with EventLog(home) as local:
+        local.delete_session(gone_here)
+    remote.delete_session(gone_there)
+    done = run_chatlog("sync", url, home=home)
+    assert done.returncode == 0, done.stderr
+    assert f"deleted {gone_here} at" in done.stdout
+    assert f"deleted {gone_there} here" in done.stdout
+    assert not remote.exists(gone_here)
+    with EventLog(home) as local:
+        assert not local.exists(gone_there) and not local.exists(gone_here)
+    # deleted here as `chatlog delete` does: gone from the projections too
+    assert gone_there not in run_chatlog("list", "--json", home=home).stdout
+    assert "quokka" not in run_chatlog("search", "unusual-word-quokka", home=home).stdout
+    again = run_chatlog("sync", url, home=home)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == ""
+    assert "copied 0 up, 0 down; 0 already the same; 0 diverged" in again.stderr
+
+
+def test_a_session_changed_after_the_other_side_deleted_it_is_reported_not_deleted(
+    home: Path, url: str, remote: JetStreamStore
+) -> None:
+    with EventLog(home) as local:
+        sid = local.create_session("busy")
+    assert run_chatlog("sync", url, home=home).returncode == 0
+    remote.delete_session(sid)
+    with EventLog(home) as local:
+        local.append(sid, "user", "written offline after the delete")
+    done = run_chatlog("sync", url, home=home)
+    assert done.returncode == 4
+    assert f"diverged: {sid}" in done.stderr and "deleted on the other side" in done.stderr
+    with EventLog(home) as local:
+        assert [e.seq for e in local.read(sid)] == [1, 2]
+    assert not remote.exists(sid)
