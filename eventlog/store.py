@@ -346,6 +346,10 @@ class EventStore(abc.ABC):
                 f"seq {at} is not an event of {parent} (its seqs are 1 to {last})"
             )
         fork_id = new_session_id() if session_id is None else validate_session_id(session_id)
+        if self.redact_secrets and metadata:
+            from eventlog import redaction
+
+            metadata = redaction.redact_message("", metadata).metadata
         fork_metadata = dict(metadata or {})
         now = utc_now_iso()
 

@@ -222,6 +222,12 @@ def test_a_fork_stays_whole_when_the_session_it_came_from_is_deleted(home: Path)
     shown = json.loads(run_chatlog("show", fork.session_id, "--json").stdout)
     assert [(m["role"], m["content"]) for m in shown["messages"]] == expected
     assert len(expected) == 3
+    # importing again brings the deleted session back; the fork is left as it is
+    fork_log = log_bytes(home)
+    again = json.loads(run_chatlog("import", str(EXAMPLE), "--json").stdout)
+    assert (again["sessions"]["imported"], again["sessions"]["present"]) == (1, 1)
+    assert log_bytes(home)[f"{fork.session_id}.jsonl"] == fork_log[f"{fork.session_id}.jsonl"]
+    assert sorted(s.ids for s in by_key(home).values()) == sorted([main.ids, fork.ids])
 
 
 @needs_example
@@ -505,6 +511,52 @@ def test_a_transcript_imported_before_its_rewind_gets_the_new_branch_as_a_fork(
         "another follow-up",
         "other answer",
     ]
+
+
+def test_a_transcript_imported_whole_by_an_older_chatlog_gets_its_first_branch_as_a_fork(
+    tmp_path: Path, home: Path
+) -> None:
+    """An older chatlog imported a rewound transcript as its last branch only: importing
+    it again adds the first branch as a fork of that session, no conflict."""
+    path = tmp_path / "projects" / "-p" / "s.jsonl"
+    start = [
+        cc_user("u1", None, "first question", "2025-03-01T12:00:01.000Z"),
+        cc_assistant("a1", "u1", "msg_1", [text("first answer")], 4, "2025-03-01T12:00:02.000Z"),
+    ]
+    later = [
+        cc_user("u3", "a1", "another follow-up", "2025-03-01T12:00:05.000Z"),
+        cc_assistant("a3", "u3", "msg_3", [text("other answer")], 6, "2025-03-01T12:00:06.000Z"),
+    ]
+    write_jsonl(path, [*start, *later])  # what the older import kept: the last branch
+    Import(path, home).run()
+    first = log_bytes(home)
+    write_jsonl(
+        path,
+        [
+            *start,
+            cc_user("u2", "a1", "a follow-up", "2025-03-01T12:00:03.000Z"),
+            cc_assistant("a2", "u2", "msg_2", [text("its answer")], 5, "2025-03-01T12:00:04.000Z"),
+            *later,
+        ],
+    )
+    summary = Import(path, home).run()
+    assert sorted((o.status, o.messages) for o in summary.outcomes) == [
+        ("imported", 2),
+        ("present", 0),
+    ]
+    assert {n: b for n, b in log_bytes(home).items() if n in first} == first
+    sessions = by_key(home)
+    old = sessions["claude-code:cc-session-1"]
+    (fork,) = [s for s in sessions.values() if s.parent == old.session_id]
+    assert fork.key == "claude-code:cc-session-1#u2"
+    assert [m.content for m in fork.messages] == [
+        "first question",
+        "first answer",
+        "a follow-up",
+        "its answer",
+    ]
+    again = Import(path, home).run()
+    assert {o.status for o in again.outcomes} == {"present"} and again.messages == 0
 
 
 # ---------------------------------------------------------------- llm

@@ -137,6 +137,7 @@ class Writer:
         self.written: set[str] = set()
         self.partial: Outcome | None = None  # the conversation being written, if writing failed
         self._keys: dict[str, str] | None = None
+        self._branches: dict[str, list[str]] = {}  # family key -> its branches' sessions
 
     @property
     def dry_run(self) -> bool:
@@ -149,8 +150,18 @@ class Writer:
             for sid in self.reader.session_ids() if self.reader is not None else []:
                 key = import_key(self._first(sid))
                 if key is not None:
-                    self._keys.setdefault(key, sid)
+                    self._remember(key, sid, written=False)
         return self._keys
+
+    def _remember(self, key: str, session_id: str, *, written: bool = True) -> None:
+        """Note the session of ``key`` (one this run wrote replaces one found before; of
+        those found, the first wins), and of its family: a branch's key is its family's
+        main key, ``#``, what names the branch."""
+        keys = self._keys if self._keys is not None else self.keys()
+        if written:
+            keys[key] = session_id
+        if keys.setdefault(key, session_id) == session_id and "#" in key:
+            self._branches.setdefault(key.split("#", 1)[0], []).append(session_id)
 
     def write(self, conversation: ImportedConversation) -> Outcome:
         key = conversation.key
@@ -226,13 +237,10 @@ class Writer:
         if conversation.fork_of is not None:
             named = keys.get(conversation.fork_of)
             return [named] if named is not None and self._exists(named) else []
-        family = conversation.family
-        main = keys.get(family) if family is not None else None
-        members = [
-            sid
-            for key, sid in keys.items()
-            if family is not None and key.startswith(f"{family}#") and sid != main
-        ]
+        if conversation.family is None:
+            return []
+        main = keys.get(conversation.family)
+        members = [sid for sid in self._branches.get(conversation.family, []) if sid != main]
         return [sid for sid in ([main] if main else []) + members if self._exists(sid)]
 
     def _shared_prefix(
@@ -288,7 +296,7 @@ class Writer:
             except SessionExistsError:
                 continue  # another process got there first: look again
             self.written.add(target)
-            self.keys()[key] = target
+            self._remember(key, target)
             return self._append(conversation, target, shared, self.log.last_seq(target), "imported")
 
     def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
@@ -315,7 +323,7 @@ class Writer:
             except SessionExistsError:
                 continue  # another process got there first: look again
             self.written.add(target)
-            self.keys()[conversation.key] = target
+            self._remember(conversation.key, target)
             return self._append(conversation, target, 0, 1, "imported")
 
     def _provenance(
