@@ -166,3 +166,12 @@ def test_new_load_fork_edit_untag_stats_and_continue_work_on_the_store(
     resumed = start(repls, "--continue", env=on_store(url))
     assert resumed.session_short == edited and "Continuing" in resumed.startup
     assert resumed.quit() == 0
+
+
+def test_chat_with_a_store_that_is_down_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    from tests.nats_servers import free_port
+
+    down = f"nats://127.0.0.1:{free_port()}?timeout=1"
+    done = run_chatlog("--store", down, "chat", input="hello\n", home=tmp_path / "home")
+    assert done.returncode == 5
+    assert done.stderr.count("\n") == 1 and "no server reachable" in done.stderr
