@@ -8,14 +8,18 @@ progress on stderr, prints a table (or the JSON with ``--json``) on stdout, and 
 sessions, whose logs are built once and kept under ``--cache``, by default
 ``chatlog-bench-cache`` beside the work directory; it writes ``latest.json`` too).
 
-A benchmark that fails is recorded with its error, the rest still run, and the exit
-status is 1. Work files live in a temporary directory (``--workdir`` to choose the
+``--only NAMES --merge`` puts just those sections into the mode's existing results file
+(the others are kept; ``combined_from`` says which run measured which sections), so a
+slow section can be measured again without a full run. A benchmark that fails is
+recorded with its error, the rest still run, and the exit status is 1. Work files live in a temporary directory (``--workdir`` to choose the
 filesystem), removed at the end unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -23,7 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,6 +209,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where large homes' logs are kept between runs "
         "(default: chatlog-bench-cache in the work files' parent dir)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace only those sections in the existing results file",
+    )
     parser.add_argument("--json", action="store_true", help="print the results JSON, not a table")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser.parse_args(argv)
@@ -265,21 +274,58 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["targets"] = evaluate_targets(results)
 
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{OUTPUT_STEM[mode]}.json"
     svg_path = args.out / f"{CHART_STEM[mode]}.svg"
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, json_path)
-    svg_path.write_text(render_svg(results), encoding="utf-8")
+    with _locked(args.out):  # merges of runs that end at once do not lose each other
+        if args.merge and json_path.exists():
+            results = merge_results(json.loads(json_path.read_text(encoding="utf-8")), results)
+        results["targets"] = evaluate_targets(results)
+        tmp = json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, json_path)
+        svg_path.write_text(render_svg(results), encoding="utf-8")
     progress.step(f"wrote {json_path} and {svg_path}")
     if args.json:
         sys.stdout.write(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_text(results))
     return 1 if failed else 0
+
+
+def merge_results(earlier: Json, run: Json) -> Json:
+    """``earlier`` with the sections ``run`` measured replaced by ``run``'s, and a note in
+    ``combined_from`` of when and under what load they were measured."""
+    merged = dict(earlier)
+    merged["benchmarks"] = {**earlier.get("benchmarks", {}), **run["benchmarks"]}
+    merged["config"] = {**earlier.get("config", {}), **run["config"]}
+    notes = earlier.get("combined_from") or []
+    if isinstance(notes, dict):  # one note, from a combination made by hand
+        notes = [notes]
+    machine = run.get("machine", {})
+    merged["combined_from"] = [
+        *notes,
+        {
+            "sections": sorted(run["benchmarks"]),
+            "mode": run.get("mode"),
+            "started_at": run.get("started_at"),
+            "duration_s": run.get("duration_s"),
+            "loadavg_at_start": machine.get("loadavg_at_start"),
+            "loadavg_at_end": machine.get("loadavg_at_end"),
+        },
+    ]
+    return merged
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":

@@ -546,8 +546,24 @@ def _machine_line(results: Json) -> str:
         f"{fs.get('type')} on {fs.get('device')}, Linux {m.get('kernel')}, "
         f"Python {m.get('python')}, msgspec {m.get('msgspec')}, SQLite {m.get('sqlite')}; "
         f"mode {results.get('mode')}, {results.get('duration_s', 0):.0f} s, "
-        f"load average {m.get('loadavg_at_start')} at start"
+        f"load average {m.get('loadavg_at_start')} at start" + _merged_runs(results)
     )
+
+
+def _merged_runs(results: Json) -> str:
+    """Which sections later runs (``--only ... --merge``) measured again, and when."""
+    notes = results.get("combined_from") or []
+    if isinstance(notes, dict):
+        notes = [notes]
+    parts = []
+    for note in notes:
+        what = ", ".join(note.get("sections") or []) or note.get("note", "some sections")
+        parts.append(
+            f"{what}: run of {str(note.get('started_at', ''))[:16].replace('T', ' ')} UTC, "
+            f"{note.get('duration_s', 0):.0f} s, load average {note.get('loadavg_at_start')} "
+            "at start"
+        )
+    return "; sections measured again later — " + "; ".join(parts) if parts else ""
 
 
 # ---------------------------------------------------------------------------- chart

@@ -148,3 +148,45 @@ def test_the_runner_refuses_an_unknown_benchmark_name(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "unknown benchmark" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_merged_run_replaces_only_its_sections_and_says_when_they_ran(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    out.mkdir()
+    earlier = {
+        "schema": 1,
+        "mode": "smoke",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "machine": {"loadavg_at_start": [1.0, 1.0, 1.0]},
+        "config": {"watcher": {"samples": 1}},
+        "benchmarks": {"watcher": {"lag": {"p50": 1.0, "p99": 2.0, "max": 3.0, "n": 1}}},
+    }
+    (out / "smoke.json").write_text(json.dumps(earlier), encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--only",
+            "redaction",
+            "--merge",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    merged = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    assert merged["benchmarks"]["watcher"] == earlier["benchmarks"]["watcher"]
+    assert "series" in merged["benchmarks"]["redaction"]
+    assert merged["started_at"] == earlier["started_at"]
+    (note,) = merged["combined_from"]
+    assert note["sections"] == ["redaction"] and note["started_at"] != earlier["started_at"]
+    assert {t["id"] for t in merged["targets"]} >= {"watcher_lag"}
