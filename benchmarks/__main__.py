@@ -11,8 +11,9 @@ sessions, whose logs are built once and kept under ``--cache``, by default
 ``--only NAMES --merge`` puts just those sections into the mode's existing results file
 (the others are kept; ``combined_from`` says which run measured which sections), so a
 slow section can be measured again without a full run. A benchmark that fails is
-recorded with its error, the rest still run, and the exit status is 1. Work files live in a temporary directory (``--workdir`` to choose the
-filesystem), removed at the end unless ``--keep``.
+recorded with its error, the rest still run, and the exit status is 1. Work files live
+in a temporary directory (``--workdir`` to choose the filesystem), removed at the end
+unless ``--keep``.
 """
 
 from __future__ import annotations

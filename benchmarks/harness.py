@@ -241,6 +241,8 @@ def _filesystem(path: Path) -> Json:
 def machine_info(workdir: Path) -> Json:
     import sqlite3
 
+    import sqlean  # type: ignore[import-untyped]
+
     try:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     except (OSError, ValueError, IndexError):
@@ -254,7 +256,8 @@ def machine_info(workdir: Path) -> Json:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "msgspec": msgspec.__version__,
-        "sqlite": sqlite3.sqlite_version,
+        "sqlite": sqlite3.sqlite_version,  # the peers' and floors' (the standard library's)
+        "sqlite_projections": sqlean.sqlite_version,  # the projection database's
         "loadavg_at_start": [round(x, 2) for x in load],
     }
 

@@ -133,11 +133,18 @@ def _first_build(bench: Json) -> Figure | None:
     build = _get(section, "first_build", f"sessions:{counts[-1]}") if counts else None
     if not build:
         return None
+    per_session = ", ".join(
+        f"{human_count(n)}: {fmt_s(seconds)} = {seconds / n * 1000:.2f} ms a session"
+        for n in counts
+        if n >= 1000
+        and (seconds := _get(section, "first_build", f"sessions:{n}", "seconds")) is not None
+    )
     return Figure(
         build["seconds"],
         f"{human_count(counts[-1])} sessions: {fmt_s(build['seconds'])}, "
         f"peak RSS {fmt_mb(build['peak_rss_mb'])}",
         counts[-1] >= MANY,
+        f"first build by sessions in the home, {per_session}",
     )
 
 

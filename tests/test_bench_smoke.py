@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.conftest import PROJECT_ROOT
 
 
-def run_smoke(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_smoke(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "results"
     done = subprocess.run(
         [
@@ -23,6 +23,7 @@ def run_smoke(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
             "-m",
             "benchmarks",
             "--smoke",
+            *options,
             "--out",
             str(out),
             "--workdir",
@@ -162,26 +163,7 @@ def test_a_merged_run_replaces_only_its_sections_and_says_when_they_ran(tmp_path
         "benchmarks": {"watcher": {"lag": {"p50": 1.0, "p99": 2.0, "max": 3.0, "n": 1}}},
     }
     (out / "smoke.json").write_text(json.dumps(earlier), encoding="utf-8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--smoke",
-            "--only",
-            "redaction",
-            "--merge",
-            "--out",
-            str(out),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done, _ = run_smoke(tmp_path, "--only", "redaction", "--merge")
     assert done.returncode == 0, done.stderr
     merged = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
     assert merged["benchmarks"]["watcher"] == earlier["benchmarks"]["watcher"]
