@@ -124,11 +124,8 @@ def test_the_repl_sees_another_machines_append_and_delete(
     assert "typed on the desktop" in repl.run("/retry", until="(echo) typed on the desktop")
     cli(elsewhere, url, "delete", sid)
     repl.expect(f"session {sid} was deleted elsewhere")
-    repl.type("after the deletion")
-    repl.enter()
-    repl.expect("continuing in a new session")
-    repl.expect("(echo) after the deletion")
-    repl.prompt()
+    out = repl.run("after the deletion", until="continuing in a new session")
+    assert "(echo) after the deletion" in out
     assert repl.quit() == 0
     new_sid = only_stored_session(url)
     assert new_sid != sid
