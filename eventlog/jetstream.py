@@ -46,9 +46,8 @@ import msgspec
 from nats.js import api
 
 from eventlog.clock import utc_now_iso
-from eventlog.codec import LineProblem, encode_line
+from eventlog.codec import LineProblem
 from eventlog.errors import (
-    InvalidArgumentError,
     SeqConflictError,
     SessionExistsError,
     SessionNotFoundError,
@@ -99,6 +98,7 @@ from eventlog.store import (
     SessionPosition,
     SessionRead,
     Tombstone,
+    encode_event,
     event_fingerprint,
 )
 
@@ -165,7 +165,7 @@ class JetStreamStore(EventStore):
                 sid = session_id if session_id is not None else new_session_id()
                 event = first(sid)
                 try:
-                    await self._publish(sid, _encode(event), 1, 0)
+                    await self._publish(sid, encode_event(event), 1, 0)
                 except WrongLastSequence:
                     if session_id is not None:
                         raise SessionExistsError(f"session {sid} already exists") from None
@@ -205,7 +205,7 @@ class JetStreamStore(EventStore):
                 continue
             event = build(tail.seq + 1, utc_now_iso())
             try:
-                await self._publish(session_id, _encode(event), event.seq, tail.stream_seq)
+                await self._publish(session_id, encode_event(event), event.seq, tail.stream_seq)
             except WrongLastSequence:
                 if expected_seq is not None:
                     now = await self._tail(session_id)
@@ -374,28 +374,30 @@ class JetStreamStore(EventStore):
     ) -> SessionRead:
         subject = self.subjects.events(session_id)
 
-        async def plan() -> tuple[str, int, int, int]:
+        async def plan() -> tuple[str, int, int, int, int | None]:
             tail = await self._tail(session_id)
             if tail is None:
-                return "missing", 0, 0, 0
-            stop = tail.stream_seq
+                return "missing", 0, 0, 0, None
+            stop, max_seq = tail.stream_seq, None
             if until is not None:
                 until_seq = token_stream_seq(until)
-                if until_seq is not None:
+                if until_seq is not None and await self._still_there(subject, until_seq, until.seq):
                     stop = min(stop, until_seq)
+                else:  # compacted since: the events up to its seq, wherever they are now
+                    max_seq = until.seq
             if position is None or position == SessionPosition():
-                return "grown", 1, stop, 0
+                return "grown", 1, stop, 0, max_seq
             start = token_stream_seq(position)
             if start is None or not await self._still_there(subject, start, position.seq):
-                return "restarted", 1, stop, 0
-            if start >= stop:
-                return "unchanged", 0, 0, 0
-            return "grown", start + 1, stop, position.seq
+                return "restarted", 1, stop, 0, max_seq
+            if start >= stop or (max_seq is not None and position.seq >= max_seq):
+                return "unchanged", 0, 0, 0, None
+            return "grown", start + 1, stop, position.seq, max_seq
 
-        state, start, stop, base_seq = self._call(f"cannot read {session_id}", plan())
+        state, start, stop, base_seq, max_seq = self._call(f"cannot read {session_id}", plan())
         if state in ("missing", "unchanged"):
             return SessionRead(state)  # type: ignore[arg-type]
-        batches = self._batches(subject, start, stop, base_seq)
+        batches = self._batches(subject, start, stop, base_seq, max_seq)
         # Closing the read closes the generators, which removes the server's consumer.
         return SessionRead(state, batches, batches.close)  # type: ignore[arg-type]
 
@@ -405,12 +407,21 @@ class JetStreamStore(EventStore):
         return found is not None and found.subject == subject and covered_seq(found) == seq
 
     def _batches(
-        self, subject: str, start: int, stop: int, base_seq: int
+        self, subject: str, start: int, stop: int, base_seq: int, max_seq: int | None = None
     ) -> Generator[ReadBatch, None, None]:
+        """Batches of the session's entries; with ``max_seq``, only up to that seq."""
         decoder = EntryDecoder(subject, base_seq)
         with contextlib.closing(self._stream(subject, start, stop)) as stream:
             for messages in stream:
                 entries, issues = decoder.feed(messages)
+                if max_seq is not None and decoder.last_seq > max_seq:
+                    entries = [entry for entry in entries if entry.event.seq <= max_seq]
+                    issues = [issue for issue in issues if (issue.seq or 0) <= max_seq]
+                    if entries:
+                        last = entries[-1]
+                        position = SessionPosition(last.event.seq, session_token(last.offset))
+                        yield ReadBatch(entries, issues, position)
+                    return
                 yield ReadBatch(entries, issues, decoder.position)
 
     def _stream(
@@ -606,10 +617,3 @@ class JetStreamStore(EventStore):
 
 async def _anext(agen: AsyncGenerator[T, None]) -> T:
     return await agen.__anext__()
-
-
-def _encode(event: AnyEvent) -> bytes:
-    try:
-        return encode_line(event)
-    except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
-        raise InvalidArgumentError(f"cannot encode event: {exc}") from exc

@@ -37,7 +37,6 @@ from eventlog import reading, upkeep
 from eventlog.atomic import fsync_dir, write_atomic, write_exclusive
 from eventlog.chunks import batched
 from eventlog.clock import utc_now_iso
-from eventlog.codec import encode_line
 from eventlog.errors import (
     DiskFullError,
     DurabilityError,
@@ -67,6 +66,7 @@ from eventlog.store import (
     SessionPosition,
     SessionRead,
     Tombstone,
+    encode_event,
     event_fingerprint,
 )
 
@@ -171,7 +171,7 @@ class EventLog(EventStore):
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             sid = session_id if session_id is not None else new_session_id()
             event = first(sid)
-            if self._claim_new_log(sid, _encode(event)):
+            if self._claim_new_log(sid, encode_event(event)):
                 return sid
             if session_id is not None:
                 raise SessionExistsError(f"session {sid} already exists")
@@ -236,7 +236,7 @@ class EventLog(EventStore):
         def lines() -> Iterator[bytes]:
             for event in events:
                 last[0] = event.seq
-                yield _encode(event)
+                yield encode_event(event)
 
         if self._claim_with_lines(session_id, lines(), None) is None:
             raise SessionExistsError(f"session {session_id} already exists")
@@ -623,7 +623,7 @@ class EventLog(EventStore):
             if expected_seq is not None and expected_seq != handle.last_seq:
                 raise SeqConflictError(session_id, expected_seq, handle.last_seq)
             event = build(handle.last_seq + 1, utc_now_iso())
-            line = _encode(event)
+            line = encode_event(event)
             journal = self._journal.begin(session_id)
             try:
                 self._write_locked(session_id, handle, line)
@@ -844,13 +844,6 @@ def _earlier_sync_failed(session_id: str, reason: str) -> DurabilityError:
         f"session {session_id}: an earlier background fdatasync failed ({reason}); "
         "appends since the last successful sync may be lost"
     )
-
-
-def _encode(event: AnyEvent) -> bytes:
-    try:
-        return encode_line(event)
-    except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
-        raise InvalidArgumentError(f"cannot encode event: {exc}") from exc
 
 
 def _close_quietly(handle: _Handle) -> None:

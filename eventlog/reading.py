@@ -91,6 +91,11 @@ def read_from(
         start = FilePosition.decode(position)
         stop_at = FilePosition.decode(until)
         size = st.st_size if stop_at is None else min(st.st_size, stop_at.offset)
+        max_seq = None
+        if stop_at is not None and stop_at.ino and stop_at.ino != st.st_ino:
+            # The log was rewritten since (compacted, repaired): its byte offsets moved,
+            # so the view ends at the seq ``until`` covered instead.
+            size, max_seq = st.st_size, stop_at.seq
         if start is not None and (
             start.ino == st.st_ino and start.size == st.st_size and start.mtime_ns == st.st_mtime_ns
         ):
@@ -130,11 +135,27 @@ def read_from(
     )
     begin = start or FilePosition(0, 0, 0, 0, 0, 0, 0)
     holder = _Descriptor(fd)
-    return SessionRead(
-        state,  # type: ignore[arg-type]
-        _batches(holder, path, begin, size, identity, first if begin.offset == 0 else b""),
-        holder.close,
-    )
+    batches = _batches(holder, path, begin, size, identity, first if begin.offset == 0 else b"")
+    if max_seq is not None:
+        batches = _up_to_seq(batches, max_seq, identity)
+    return SessionRead(state, batches, holder.close)  # type: ignore[arg-type]
+
+
+def _up_to_seq(
+    batches: Iterator[ReadBatch], max_seq: int, identity: FilePosition
+) -> Iterator[ReadBatch]:
+    """``batches`` ending after the event at ``max_seq``."""
+    for batch in batches:
+        if batch.position.seq <= max_seq:
+            yield batch
+            continue
+        entries = [entry for entry in batch.entries if entry.event.seq <= max_seq]
+        if entries:
+            last = entries[-1]
+            position = identity._replace(offset=last.end, line=last.line, seq=last.event.seq)
+            issues = [issue for issue in batch.issues if issue.offset < last.end]
+            yield ReadBatch(entries, issues, position.encode(), last.end - entries[0].offset)
+        return
 
 
 class _Descriptor:

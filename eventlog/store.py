@@ -27,6 +27,7 @@ import msgspec
 
 from eventlog.arguments import check_text, clean_tags
 from eventlog.clock import utc_now_iso
+from eventlog.codec import encode_line
 from eventlog.errors import (
     AmbiguousSessionIdError,
     InvalidArgumentError,
@@ -617,3 +618,12 @@ def message_builder(
         )
 
     return build
+
+
+def encode_event(event: AnyEvent) -> bytes:
+    """The event's checksummed line; an event that cannot be encoded is the caller's
+    InvalidArgumentError."""
+    try:
+        return encode_line(event)
+    except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError) as exc:
+        raise InvalidArgumentError(f"cannot encode event: {exc}") from exc

@@ -565,6 +565,18 @@ class StoreContract:
         finally:
             follower.close()
 
+    def test_a_view_until_a_position_from_before_compaction_keeps_its_events(
+        self, store: EventStore
+    ) -> None:
+        sid = session_with(store, 3)
+        store.append(sid, "user", "secret words")
+        store.redact(sid, 5)
+        _seqs, then = drain(store.read_from(sid))
+        store.append(sid, "user", "later")
+        store.compact(sid)
+        seqs, _position = drain(store.read_from(sid, until=then))
+        assert seqs == [1, 2, 3, 4, 5, 6]
+
     def test_compact_of_an_unknown_session_is_none(self, store: EventStore) -> None:
         assert store.compact(UNKNOWN) is None
         plain = session_with(store, 2)
