@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from cli.importers.claude_code import parse_transcript
 from cli.importers.llm_db import parse_database
 from cli.importers.run import Import
 from eventlog import EventLog, Message, SessionCreated, SessionForked
-from tests.conftest import SHARED_TESTDATA, run_chatlog
+from tests.conftest import SHARED_TESTDATA, chatlog_executable, run_chatlog
 from tests.test_import_fixtures import (
     LLM_CONVERSATION,
     cc_assistant,
@@ -380,6 +382,30 @@ def test_a_branched_import_killed_mid_way_is_completed_by_running_it_again(
     rerun = Import(source, home).run()
     assert rerun.count("conflict") == 0
     assert family_contents(home) == expected
+    assert Import(source, home).run().count("present") == 3 * count
+
+
+def test_two_imports_of_a_branched_export_running_at_once_make_each_family_once(
+    tmp_path: Path, home: Path
+) -> None:
+    count = 150
+    source = branched_export(tmp_path / "conversations.json", count)
+    clean = tmp_path / "clean"
+    Import(source, clean).run()
+    runs = [
+        subprocess.Popen(
+            [chatlog_executable(), "import", str(source), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CHATLOG_HOME": str(home)},
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.communicate(timeout=120)
+    # a branch is never forked from a session the other import had not finished
+    assert family_contents(home) == family_contents(clean)
     assert Import(source, home).run().count("present") == 3 * count
 
 

@@ -22,7 +22,10 @@ written. When the session under a branch's key holds another branch (a ChatGPT e
 whose active branch changed since), the branch is looked up under
 ``<key>#<source id of its first message the session does not hold>`` and forked when
 new, instead of being reported as a conflict. Forks copy what they share, so they stay
-whole when their parent is deleted.
+whole when their parent is deleted. Once a session of a family turns out to be written by
+another import at the same time (an ``expected_seq`` conflict), the rest of that family is
+left to that import in this run (reported as conflicts), so no branch is forked from a
+session the other import has not finished.
 
 Completion. A session is written as its ``session_created`` event followed by one event
 per message, in source order. Whether a previous run finished is decided by comparing the
@@ -70,6 +73,7 @@ from eventlog.redaction import redact_text, redacted_content
 
 Status = Literal["imported", "completed", "present", "conflict"]
 DIFFERS = "differs from the source; session left as it is"
+RACED = "changed by another process while importing; run the import again"
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -138,6 +142,7 @@ class Writer:
         self.partial: Outcome | None = None  # the conversation being written, if writing failed
         self._keys: dict[str, str] | None = None
         self._branches: dict[str, list[str]] = {}  # family key -> its branches' sessions
+        self._unsettled: set[str] = set()  # keys of families another import is writing
 
     @property
     def dry_run(self) -> bool:
@@ -164,6 +169,23 @@ class Writer:
             self._branches.setdefault(key.split("#", 1)[0], []).append(session_id)
 
     def write(self, conversation: ImportedConversation) -> Outcome:
+        family = {
+            key
+            for key in (conversation.key, conversation.family, conversation.fork_of)
+            if key is not None
+        }
+        if family & self._unsettled:
+            # Another import is writing this family: a branch forked now could leave a
+            # session it has not finished. The next run finds the family settled.
+            self._unsettled.add(conversation.key)
+            existing = self.keys().get(conversation.key)
+            return self._outcome(conversation, "conflict", existing, note=RACED)
+        outcome = self._write(conversation)
+        if outcome.note == RACED and conversation.branched:
+            self._unsettled.update(family)
+        return outcome
+
+    def _write(self, conversation: ImportedConversation) -> Outcome:
         key = conversation.key
         existing = self.keys().get(key)
         if existing is not None and self._exists(existing):
@@ -277,19 +299,20 @@ class Writer:
         target = derived_session_id(conversation.created_at, key)
         while True:
             if self._exists(target):
-                if import_key(self._first(target)) == key:
-                    return self._complete(conversation, target)  # created meanwhile
+                if import_key(self._first(target)) == key:  # created meanwhile
+                    self._remember(key, target)
+                    return self._complete(conversation, target)
                 target = new_session_id(to_datetime(conversation.created_at))
                 continue
             title = (conversation.title or "").replace("\x00", "") or None
             header = self._first(parent)
+            if isinstance(header, SessionCreated) and header.title == title:
+                title = None  # the fork has its parent's title already
             try:
                 self.log.fork_session(
                     parent,
                     at_seq,
-                    title=title
-                    if title and not (isinstance(header, SessionCreated) and header.title == title)
-                    else None,
+                    title=title,
                     session_id=target,
                     metadata={"import": self._provenance(conversation, key)},
                 )
@@ -297,13 +320,18 @@ class Writer:
                 continue  # another process got there first: look again
             self.written.add(target)
             self._remember(key, target)
-            return self._append(conversation, target, shared, self.log.last_seq(target), "imported")
+            # The fork's last seq as fork_session wrote it (its session_forked, then its
+            # title), never the log's last seq read now: another import may have found the
+            # fork and appended meanwhile, and expected_seq must then refuse.
+            last = at_seq + 1 + (title is not None)
+            return self._append(conversation, target, shared, last, "imported")
 
     def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
         while True:
             if self._exists(target):
-                if import_key(self._first(target)) == conversation.key:
-                    return self._complete(conversation, target)  # created meanwhile
+                if import_key(self._first(target)) == conversation.key:  # created meanwhile
+                    self._remember(conversation.key, target)  # its branches fork from it
+                    return self._complete(conversation, target)
                 if explicit:
                     return self._outcome(
                         conversation, "present", target, note="session id already in use"
@@ -403,7 +431,7 @@ class Writer:
                     "conflict",
                     session_id,
                     rest[:done],
-                    note="changed by another process while importing; run the import again",
+                    note=RACED,
                 )
             seq = event.seq
         self.partial = None
