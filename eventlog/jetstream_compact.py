@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 MAX_ROUNDS: Final = 100
 # How long appends wait after each copy for the compaction to go on (a crashed one holds
 # them back no longer than that).
-LEASE_SECONDS: Final = 2.0
+LEASE_SECONDS: Final = 1.0
 
 
 def compact(store: JetStreamStore, session_id: str) -> Compaction | None:

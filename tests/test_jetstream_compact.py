@@ -9,6 +9,7 @@ import random
 import string
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from eventlog import Message
+from eventlog.events import MessageRedacted
 from eventlog.jetstream import JetStreamStore
+from eventlog.jetstream_layout import REWRITE_HEADER
 from eventlog.jetstream_url import parse_store_url
 from tests.conftest import fresh_stream_url, run_chatlog
 from tests.nats_servers import NatsCluster, unique_stream
@@ -142,6 +145,7 @@ def test_chatlog_compact_works_on_the_store(tmp_path: Path, url: str) -> None:
 
 COMPACT_SCRIPT = """
 import sys
+import threading
 from eventlog.jetstream import JetStreamStore
 with JetStreamStore(sys.argv[1]) as store:
     store.compact(sys.argv[2])
@@ -151,47 +155,74 @@ with JetStreamStore(sys.argv[1]) as store:
 def test_a_compaction_killed_at_any_moment_leaves_a_readable_session_and_a_rerun_finishes(
     store: JetStreamStore, url: str
 ) -> None:
+    """Each round redacts one more message and starts a compaction in another process,
+    waits until it has published its first copy, lets it run a random while longer and
+    kills it, while a thread keeps appending. After every kill the session reads each
+    seq once, contiguously, every acknowledged append intact."""
     rng = random.Random(1300)
     sid = store.create_session("crash")
     acknowledged: dict[int, Message] = {}
-    for i in range(120):
-        message = store.append(sid, "user", f"{SECRET} {i}" if i % 40 == 0 else f"m{i}")
+    for i in range(60):
+        message = store.append(sid, "user", f"m{i}")
         acknowledged[message.seq] = message
-    for seq in [seq for seq, m in acknowledged.items() if SECRET in m.content]:
-        store.redact(sid, seq)
-    kills = 0
-    for _round in range(6):
+    subject = store.subjects.events(sid)
+    interrupted = 0
+    for round_ in range(4):
+        secret = store.append(sid, "user", f"{SECRET} {round_}")
+        acknowledged[secret.seq] = secret
+        store.redact(sid, secret.seq)
+        if round_ % 2 == 0:
+            store.redact(sid, 2 + round_)  # an early one: the compaction copies the session
+        started = store._call("tail", store._tail(sid))
+        assert started is not None
+        stop = threading.Event()
+
+        def writer(stop: threading.Event = stop) -> None:
+            while not stop.wait(0.005):
+                message = store.append(sid, "assistant", "meanwhile")
+                acknowledged[message.seq] = message
+
         child = subprocess.Popen(
             [sys.executable, "-c", COMPACT_SCRIPT, url, sid],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.0, 0.6))  # when to pull the plug, not a bound checked
-        for _ in range(3):
-            message = store.append(sid, "assistant", f"during {_round}")
-            acknowledged[message.seq] = message
-        if child.poll() is None:
-            kills += 1
-        child.kill()
-        child.wait()
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            while child.poll() is None:  # until its first copy is stored (or it is done)
+                last = store._call("last", store._conn.last_message(subject))
+                if (
+                    last is not None
+                    and last.seq > started.stream_seq
+                    and REWRITE_HEADER in last.headers
+                ):
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.1))  # when to pull the plug, not a bound checked
+            interrupted += child.poll() is None
+            child.kill()
+            child.wait()
+        finally:
+            stop.set()
+            thread.join()
         events = list(store.read(sid))
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert store.last_seq(sid) == len(events)
         by_seq = {e.seq: e for e in events}
         for seq, message in acknowledged.items():
             kept = by_seq[seq]
             assert isinstance(kept, Message) and kept.seq == message.seq
             assert kept.content == message.content or kept.content.startswith("[REDACTED at ")
-        assert store.last_seq(sid) == len(events)
-    assert kills > 0
+    assert interrupted > 0
     store.compact(sid)
     assert stream_holds(store, SECRET.encode()) == []
     events = list(store.read(sid))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert all(
-        isinstance(e, Message) and (SECRET not in e.content)
-        for e in events
-        if isinstance(e, Message)
-    )
+    redacted = {e.target for e in events if isinstance(e, MessageRedacted)}
+    for event in events:
+        if isinstance(event, Message) and event.seq in redacted:
+            assert event.content.startswith("[REDACTED at ")
 
 
 def test_on_three_replicas_compact_erases_the_text_from_every_replicas_message_blocks(
