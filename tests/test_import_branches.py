@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,13 +19,14 @@ from cli.importers.claude_code import parse_transcript
 from cli.importers.llm_db import parse_database
 from cli.importers.run import Import
 from eventlog import EventLog, Message, SessionCreated, SessionForked
-from tests.conftest import SHARED_TESTDATA, chatlog_executable, run_chatlog
+from tests.conftest import SHARED_TESTDATA, run_chatlog
 from tests.test_import_fixtures import (
     LLM_CONVERSATION,
     cc_assistant,
     cc_user,
     gpt_conversation,
     gpt_node,
+    import_twice_at_once,
     text,
     tree_snapshot,
     write_json,
@@ -365,13 +364,20 @@ def family_contents(home: Path) -> dict[str | None, tuple[str, str | None, int, 
     }
 
 
+def imported_cleanly(directory: Path, count: int) -> tuple[Path, Path]:
+    """A branched export of ``count`` conversations, and a home it was imported into in
+    one uninterrupted run (what every other way of importing it must end with)."""
+    source = branched_export(directory / "conversations.json", count)
+    clean = directory / "clean"
+    Import(source, clean).run()
+    return source, clean
+
+
 def test_a_branched_import_killed_mid_way_is_completed_by_running_it_again(
     tmp_path: Path, home: Path
 ) -> None:
     count = 120
-    source = branched_export(tmp_path / "conversations.json", count)
-    clean = tmp_path / "clean"
-    Import(source, clean).run()
+    source, clean = imported_cleanly(tmp_path, count)
     expected = family_contents(clean)
     assert len(expected) == 3 * count
     assert sum(1 for (_i, parent, _s, _m) in expected.values() if parent) == 2 * count
@@ -389,21 +395,8 @@ def test_two_imports_of_a_branched_export_running_at_once_make_each_family_once(
     tmp_path: Path, home: Path
 ) -> None:
     count = 150
-    source = branched_export(tmp_path / "conversations.json", count)
-    clean = tmp_path / "clean"
-    Import(source, clean).run()
-    runs = [
-        subprocess.Popen(
-            [chatlog_executable(), "import", str(source), "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "CHATLOG_HOME": str(home)},
-        )
-        for _ in range(2)
-    ]
-    for run in runs:
-        run.communicate(timeout=120)
+    source, clean = imported_cleanly(tmp_path, count)
+    import_twice_at_once(source, home)
     # a branch is never forked from a session the other import had not finished
     assert family_contents(home) == family_contents(clean)
     assert Import(source, home).run().count("present") == 3 * count

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import EventLog, Message, SessionCreated
+from tests.conftest import chatlog_executable
 
 # ---------------------------------------------------------------- reading a home back
 
@@ -439,3 +440,19 @@ def write_llm_logs(directory: Path, script: str = LLM_SCRIPT) -> Path:
         timeout=120,
     )
     return directory / "logs.db"
+
+
+def import_twice_at_once(source: Path, home: Path, timeout: float = 120) -> None:
+    """Run two ``chatlog import SOURCE`` processes into ``home`` at the same time."""
+    runs = [
+        subprocess.Popen(
+            [chatlog_executable(), "import", str(source), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CHATLOG_HOME": str(home)},
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.communicate(timeout=timeout)

@@ -24,6 +24,7 @@ from tests.test_import_fixtures import (
     cc_user,
     claude_conversation,
     claude_message,
+    import_twice_at_once,
     seed_session,
     sessions_by_key,
     simple_gpt_conversation,
@@ -335,17 +336,7 @@ def test_two_imports_running_at_once_write_each_conversation_once(
         tmp_path / "conversations.json",
         [simple_gpt_conversation(f"c{n}", f"q{n}", f"a{n}", T0 + n) for n in range(40)],
     )
-    runs = [
-        subprocess.Popen(
-            [chatlog_executable(), "import", str(source), "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for run in runs:
-        run.communicate(timeout=60)
+    import_twice_at_once(source, home)
     sessions = sessions_by_key(home)
     assert len(sessions) == 40
     assert len(list((home / "events").iterdir())) == 40
