@@ -249,21 +249,19 @@ def test_an_export_whose_active_branch_changed_is_neither_a_conflict_nor_duplica
 # ---------------------------------------------------------------- ChatGPT, random trees
 
 
-@st.composite
-def trees(draw: st.DrawFn) -> tuple[dict[str, Any], list[list[str]]]:
-    """A conversation tree (each node's parent drawn among the nodes before it, some
-    nodes empty or hidden) with a random active leaf, and every leaf's path of messages."""
-    size = draw(st.integers(min_value=1, max_value=14))
-    parents = [None] + [draw(st.integers(0, i - 1)) for i in range(1, size)]
-    kinds = [draw(st.sampled_from(["text", "text", "text", "empty", "hidden"])) for _ in parents]
-    children: dict[int, list[int]] = {i: [] for i in range(size)}
-    depth = [0] * size
+Shape = tuple[list[int | None], list[str], int]  # each node's parent, its kind, active leaf
+
+
+def shape_conversation(shape: Shape) -> tuple[dict[str, Any], list[list[str]]]:
+    """The ChatGPT conversation of a tree shape, and each leaf's path of messages (its
+    non-empty, non-hidden nodes), the active leaf's first."""
+    parents, kinds, active = shape
+    children: dict[int, list[int]] = {i: [] for i in range(len(parents))}
+    depth = [0] * len(parents)
     for i, parent in enumerate(parents):
         if parent is not None:
             children[parent].append(i)
             depth[i] = depth[parent] + 1
-    leaves = [i for i in range(size) if not children[i]]
-    active = draw(st.sampled_from(leaves))
     nodes = []
     for i, parent in enumerate(parents):
         role = "user" if depth[i] % 2 == 0 else "assistant"
@@ -280,6 +278,7 @@ def trees(draw: st.DrawFn) -> tuple[dict[str, Any], list[list[str]]]:
                 metadata=metadata,
             )
         )
+    leaves = [active] + [i for i in range(len(parents)) if not children[i] and i != active]
     paths = []
     for leaf in leaves:
         path: list[str] = []
@@ -289,47 +288,94 @@ def trees(draw: st.DrawFn) -> tuple[dict[str, Any], list[list[str]]]:
                 path.append(f"n{node}")
             node = parents[node]
         paths.append(path[::-1])
-    conversation = gpt_conversation("tree", nodes, f"n{active}", title="A tree")
-    return conversation, [paths[leaves.index(active)]] + [
-        p for leaf, p in zip(leaves, paths, strict=True) if leaf != active
-    ]
+    return gpt_conversation("tree", nodes, f"n{active}", title="A tree"), paths
+
+
+KINDS = st.sampled_from(["text", "text", "text", "empty", "hidden"])
+
+
+@st.composite
+def shapes(draw: st.DrawFn) -> Shape:
+    """A tree (each node's parent drawn among the nodes before it, some nodes empty or
+    hidden) with a random active leaf."""
+    size = draw(st.integers(min_value=1, max_value=14))
+    parents: list[int | None] = [None] + [draw(st.integers(0, i - 1)) for i in range(1, size)]
+    kinds = [draw(KINDS) for _ in parents]
+    leaves = [i for i in range(size) if i not in parents]
+    return parents, kinds, draw(st.sampled_from(leaves))
+
+
+def import_tree(directory: Path, shape: Shape) -> tuple[Path, Any, list[list[str]]]:
+    conversation, paths = shape_conversation(shape)
+    export = write_json(directory / "conversations.json", [conversation])
+    home = directory / "home"
+    return home, Import(export, home, redact_secrets=False).run(), paths
+
+
+def assert_every_leaf_is_held(home: Path, paths: list[list[str]]) -> dict[str, Stored]:
+    """Each leaf's path is one session's messages, exactly, or (when the leaf adds no
+    message of its own) a prefix of one; the forks hold their parents' prefixes."""
+    sessions = stored(home)
+    held = [s.ids for s in sessions.values()]
+    for path in paths:
+        longer = any(len(other) > len(path) and other[: len(path)] == path for other in paths)
+        assert path in held or longer
+    assert_forks_hold_their_parents_prefix(sessions)
+    return sessions
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tree=trees())
-def test_every_leaf_of_a_random_tree_is_one_sessions_whole_path(
-    tree: tuple[dict[str, Any], list[list[str]]],
-) -> None:
-    conversation, paths = tree
+@given(shape=shapes())
+def test_every_leaf_of_a_random_tree_is_one_sessions_whole_path(shape: Shape) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        export = write_json(Path(tmp) / "conversations.json", [conversation])
-        home = Path(tmp) / "home"
-        summary = Import(export, home, redact_secrets=False).run()
+        home, summary, paths = import_tree(Path(tmp), shape)
+        export = Path(tmp) / "conversations.json"
         assert summary.count("conflict") == 0
-        sessions = stored(home)
-        held = [s.ids for s in sessions.values()]
+        sessions = assert_every_leaf_is_held(home, paths)
         # the active path is the main session, exactly
         main = by_key(home)["chatgpt:tree"]
         assert (main.parent, main.ids) == (None, paths[0])
-        # every leaf's path is one session's messages, exactly, or (when the leaf adds no
-        # message of its own) a prefix of one
-        for path in paths:
-            longer = any(len(other) > len(path) and other[: len(path)] == path for other in paths)
-            assert path in held or longer
         # one session per distinct branch: the main one and the leaves no other extends
         wanted = {tuple(paths[0])} | {
             tuple(p) for p in paths if not any(len(o) > len(p) and o[: len(p)] == p for o in paths)
         }
-        assert sorted(map(tuple, held)) == sorted(wanted)
+        assert sorted(tuple(s.ids) for s in sessions.values()) == sorted(wanted)
         # a fork's own messages are only its own: the family holds each message once
         own = [m.metadata["source_id"] for s in sessions.values() for m in s.own()]
         assert sorted(own) == sorted({node for path in paths for node in path})
-        assert_forks_hold_their_parents_prefix(sessions)
         # importing again writes nothing
         before = log_bytes(home)
         again = Import(export, home, redact_secrets=False).run()
         assert again.count("present") == len(sessions) and again.messages == 0
         assert log_bytes(home) == before
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=shapes(), data=st.data())
+def test_a_node_added_to_a_random_tree_adds_one_fork_or_one_message_and_touches_nothing_else(
+    shape: Shape, data: st.DataObject
+) -> None:
+    parents, kinds, active = shape
+    parent = data.draw(st.integers(0, len(parents) - 1), label="new node's parent")
+    kind = data.draw(KINDS, label="new node's kind")
+    # continuing the active branch moves ChatGPT's current_node along
+    grown: Shape = (
+        [*parents, parent],
+        [*kinds, kind],
+        len(parents) if parent == active else active,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        home, _summary, _paths = import_tree(Path(tmp), shape)
+        before = log_bytes(home)
+        _home, summary, paths = import_tree(Path(tmp), grown)
+        assert summary.count("conflict") == 0 and summary.messages <= 1
+        after = log_bytes(home)
+        changed = [name for name in before if after[name] != before[name]]
+        new = set(after) - set(before)
+        assert len(changed) + len(new) <= 1
+        for name in changed:  # a branch that grew: only appended to
+            assert after[name].startswith(before[name])
+        assert_every_leaf_is_held(home, paths)
 
 
 def branched_export(path: Path, count: int) -> Path:
