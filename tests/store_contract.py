@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventlog import (
     AmbiguousSessionIdError,
@@ -27,7 +29,7 @@ from eventlog import (
     SessionTitled,
     SessionUntagged,
 )
-from eventlog.events import MessageRedacted
+from eventlog.events import AnyEvent, MessageRedacted
 from eventlog.store import (
     START_POSITION,
     EventStore,
@@ -576,6 +578,58 @@ class StoreContract:
         store.compact(sid)
         seqs, _position = drain(store.read_from(sid, until=then))
         assert seqs == [1, 2, 3, 4, 5, 6]
+
+    @settings(
+        max_examples=12,
+        deadline=None,
+        # Each store's subclass runs it with its own store.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        steps=st.lists(
+            st.one_of(
+                st.tuples(st.just("append"), st.text(max_size=20)),
+                st.tuples(st.just("redact"), st.integers(min_value=0, max_value=30)),
+                st.tuples(st.just("compact"), st.just(0)),
+            ),
+            max_size=14,
+        )
+    )
+    def test_appends_redactions_and_compactions_in_any_order_keep_every_other_event(
+        self, store: EventStore, steps: list[tuple[str, object]]
+    ) -> None:
+        store.redact_secrets = False
+        sid = store.create_session("property")
+        written: dict[int, AnyEvent] = {1: store.first_event(sid)}  # type: ignore[dict-item]
+        redacted: set[int] = set()
+        compacted: set[int] = set()  # redacted before a compaction ran
+        for step, value in steps:
+            if step == "append":
+                message = store.append(sid, "user", str(value))
+                written[message.seq] = message
+            elif step == "redact":
+                messages = [s for s, e in written.items() if isinstance(e, Message)]
+                if messages:
+                    target = messages[int(value) % len(messages)]  # type: ignore[call-overload]
+                    event = store.redact(sid, target)
+                    written[event.seq] = event
+                    redacted.add(target)
+            else:
+                store.compact(sid)
+                compacted |= redacted
+            events = list(store.read(sid))
+            assert [e.seq for e in events] == list(range(1, len(written) + 1))
+            assert store.last_seq(sid) == len(written)
+            for event in events:
+                if event.seq in compacted:
+                    assert isinstance(event, Message)
+                    assert event.content.startswith("[REDACTED at ")
+                    assert (event.ts, event.role) == (written[event.seq].ts, "user")
+                else:
+                    assert event == written[event.seq]
 
     def test_compact_of_an_unknown_session_is_none(self, store: EventStore) -> None:
         assert store.compact(UNKNOWN) is None
