@@ -337,11 +337,11 @@ class Connection:
             request["keep"] = keep
         await self._api(f"STREAM.PURGE.{self.stream}", json.dumps(request).encode())
 
-    async def delete_message(self, seq: int) -> None:
-        """Remove one message, erased: the server overwrites its bytes in the stream's
-        message block with random data (a secure delete, ``no_erase`` false). A message
-        already gone is not an error."""
-        request = json.dumps({"seq": seq, "no_erase": False}).encode()
+    async def delete_message(self, seq: int, *, erase: bool = True) -> None:
+        """Remove one message. ``erase``: the server overwrites its bytes in the stream's
+        message block with random data (a secure delete), else it only marks it removed
+        (much cheaper). A message already gone is not an error."""
+        request = json.dumps({"seq": seq, "no_erase": not erase}).encode()
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await self._api(f"STREAM.MSG.DELETE.{self.stream}", request)
 
