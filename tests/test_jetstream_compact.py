@@ -167,7 +167,7 @@ def test_a_compaction_killed_at_any_moment_leaves_a_readable_session_and_a_rerun
         acknowledged[message.seq] = message
     subject = store.subjects.events(sid)
     interrupted = 0
-    for round_ in range(4):
+    for round_ in range(3):
         secret = store.append(sid, "user", f"{SECRET} {round_}")
         acknowledged[secret.seq] = secret
         store.redact(sid, secret.seq)
@@ -274,3 +274,27 @@ def test_reading_during_an_unfinished_compaction_never_repeats_an_event(
     store.compact(sid)
     assert [e.seq for e in store.read(sid)] == list(range(1, 11))
     assert stream_holds(store, SECRET.encode()) == []
+
+
+def fresh_aws_key() -> str:
+    return "AKIA" + "".join(random.choices(string.ascii_uppercase + string.digits, k=16))
+
+
+def test_the_command_line_redacts_on_save_on_the_store_unless_config_turns_it_off(
+    home: Path, tmp_path: Path, url: str
+) -> None:
+    env = {"CHATLOG_STORE": url}
+    sid = run_chatlog("new", env=env).stdout.strip()
+    hidden, kept = fresh_aws_key(), fresh_aws_key()
+    done = run_chatlog("append", sid, "--role", "user", input=f"key {hidden}\n", env=env)
+    assert done.returncode == 0, done.stderr
+    config = tmp_path / "xdg-config" / "chatlog" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("redact_secrets = false\n")
+    done = run_chatlog("append", sid, "--role", "user", input=f"key {kept}\n", env=env)
+    assert done.returncode == 0, done.stderr
+    with JetStreamStore(url) as store:
+        assert stream_holds(store, hidden.encode()) == []
+        assert len(stream_holds(store, kept.encode())) == 1
+        contents = [e.content for e in store.read(sid) if isinstance(e, Message)]
+    assert contents == ["key [REDACTED:aws_key]", f"key {kept}"]
