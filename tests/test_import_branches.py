@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.importers.chatgpt import parse_export
 from cli.importers.claude_code import parse_transcript
 from cli.importers.llm_db import parse_database
+from cli.importers.records import MAX_BRANCHES
 from cli.importers.run import Import
 from eventlog import EventLog, Message, SessionCreated, SessionForked
 from tests.conftest import SHARED_TESTDATA, run_chatlog
@@ -376,6 +378,24 @@ def test_a_node_added_to_a_random_tree_adds_one_fork_or_one_message_and_touches_
         for name in changed:  # a branch that grew: only appended to
             assert after[name].startswith(before[name])
         assert_every_leaf_is_held(home, paths)
+
+
+def test_a_conversation_with_more_branches_than_the_limit_imports_the_first_ones(
+    tmp_path: Path,
+) -> None:
+    regenerated = MAX_BRANCHES + 44
+    nodes = [gpt_node("q", None, [f"a{n}" for n in range(regenerated)], "user", ["q?"], T0)]
+    nodes += [
+        gpt_node(f"a{n}", "q", [], "assistant", [f"answer {n}"], T0 + n + 1)
+        for n in range(regenerated)
+    ]
+    export = write_json(tmp_path / "c.json", [gpt_conversation("many", nodes, "a0")])
+    parsed = parse_export(export.read_bytes(), str(export))
+    assert len(parsed.conversations) == MAX_BRANCHES
+    assert [s.reason for s in parsed.skipped] == [f"branch over {MAX_BRANCHES}"] * 44
+    assert [c.messages[-1].content for c in parsed.conversations] == [
+        f"answer {n}" for n in range(MAX_BRANCHES)
+    ]
 
 
 def branched_export(path: Path, count: int) -> Path:

@@ -21,12 +21,12 @@ import msgspec
 
 from cli.importers.jsonfile import parse_conversations
 from cli.importers.records import (
+    MAX_BRANCHES,
     ImportedConversation,
     ImportedMessage,
     Parsed,
     Skipped,
     as_role,
-    common_prefix,
 )
 from cli.importers.timestamps import from_epoch, now_iso
 from eventlog import ROLES
@@ -207,15 +207,22 @@ def _conversations(
     if conversation.default_model_slug:
         origin["model"] = conversation.default_model_slug
     title = conversation.title or None
-    paths = [(leaf, nodes.messages(_path(conversation, leaf))) for leaf in _leaves(conversation)]
+    leaves = _leaves(conversation)
+    # Paths are read for a bounded number of leaves (each holds its whole path).
+    considered = 4 * MAX_BRANCHES
+    skipped += [
+        Skipped(f"{where} node {leaf}", f"branch over {MAX_BRANCHES}")
+        for leaf in leaves[considered:]
+    ]
+    paths = [(leaf, nodes.messages(_path(conversation, leaf))) for leaf in leaves[:considered]]
     # A path ending in a message that another path goes on from is part of that one (its
     # leaf added no message: empty, hidden): it is no branch of its own.
     inner = {id(message) for _leaf, messages in paths for message in messages[:-1]}
-    branches: list[list[ImportedMessage]] = []
+    held: set[int] = set()  # the messages of the branches so far
     result: list[ImportedConversation] = []
     for leaf, messages in paths:
-        if not branches:  # the active branch: the family's main session
-            branches.append(messages)
+        if not result:  # the active branch: the family's main session
+            held.update(id(message) for message in messages)
             created = nodes.created or (messages[0].ts if messages and messages[0].ts else None)
             result.append(
                 ImportedConversation(
@@ -230,12 +237,17 @@ def _conversations(
                 )
             )
             continue
-        shared = max(common_prefix(messages, other) for other in branches)
-        if shared == len(messages) or (messages and id(messages[-1]) in inner):
+        # the messages it shares with the branches before it: a prefix (a tree's paths
+        # share nothing after they part)
+        shared = sum(1 for message in messages if id(message) in held)
+        if shared == len(messages) or id(messages[-1]) in inner:
             skipped.append(Skipped(f"{where} node {leaf}", "branch without messages of its own"))
             continue
-        branches.append(messages)
+        if len(result) >= MAX_BRANCHES:
+            skipped.append(Skipped(f"{where} node {leaf}", f"branch over {MAX_BRANCHES}"))
+            continue
         own = messages[shared]
+        held.update(id(message) for message in messages[shared:])
         result.append(
             ImportedConversation(
                 source=SOURCE,

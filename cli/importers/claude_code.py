@@ -36,6 +36,7 @@ import msgspec
 from cli.importers.blocks import ToolResult, split_blocks
 from cli.importers.inputs import Line, lines_of
 from cli.importers.records import (
+    MAX_BRANCHES,
     ImportedConversation,
     ImportedMessage,
     Parsed,
@@ -246,6 +247,7 @@ def _branches(
         if entry.line.parent_uuid in rewinds
         and entry.line.uuid in rewinds[entry.line.parent_uuid][1:]
     ]
+    del starts[MAX_BRANCHES:]  # each branch lists its lines: bounded (see MAX_BRANCHES)
     result: list[tuple[_Numbered | None, list[_Numbered]]] = []
     for start in starts:
         taken = dict(routes.get(start.line.uuid or "", ())) if start is not None else {}
@@ -446,7 +448,7 @@ def parse_transcript(data: bytes | Iterable[Line], path: str) -> Parsed:
 
     conversations: list[ImportedConversation] = []
     built: list[list[ImportedMessage]] = []
-    used: set[int] = set()  # line numbers some branch holds
+    used: set[int] = set()  # line numbers some branch holds (the others are skipped)
     noted: set[tuple[str, str]] = set()  # a skipped part is counted once, however many branches
     for start, candidates in _branches(lines, main, by_uuid):
         chosen, _others = _select(candidates, by_uuid)

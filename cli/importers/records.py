@@ -32,6 +32,13 @@ class NotThisFormat(ImportFormatError):
     does not have: one line for a single file; skipped and counted in a directory."""
 
 
+# Branches of one conversation imported at most (a ChatGPT tree, a Claude Code
+# transcript's rewinds): each is compared with the family's sessions when written, so a
+# hostile source with a million leaves cannot make an import quadratic. The rest are
+# reported as a problem.
+MAX_BRANCHES: Final = 256
+
+
 def as_role(name: str) -> Role:
     """``name`` as a chatlog role; callers check membership in ROLES first."""
     if name not in ROLES:

@@ -143,6 +143,9 @@ class Writer:
         self._keys: dict[str, str] | None = None
         self._branches: dict[str, list[str]] = {}  # family key -> its branches' sessions
         self._unsettled: set[str] = set()  # keys of families another import is writing
+        # The messages of the current family's sessions, read once for all its branches.
+        self._family_read: dict[str, list[Message]] = {}
+        self._read_family: str | None = None  # whose sessions _family_read holds
 
     @property
     def dry_run(self) -> bool:
@@ -180,6 +183,9 @@ class Writer:
             self._unsettled.add(conversation.key)
             existing = self.keys().get(conversation.key)
             return self._outcome(conversation, "conflict", existing, note=RACED)
+        if conversation.family is None or conversation.family != self._read_family:
+            self._family_read.clear()  # one family at a time
+            self._read_family = conversation.family
         outcome = self._write(conversation)
         if outcome.note == RACED and conversation.branched:
             self._unsettled.update(family)
@@ -271,7 +277,9 @@ class Writer:
         """(how many leading ``messages`` the session holds, the seq of the last of them:
         1, its ``session_created``, when it holds none)."""
         count, seq = 0, 1
-        for have in self._messages(session_id):
+        if session_id not in self._family_read:
+            self._family_read[session_id] = list(self._messages(session_id))
+        for have in self._family_read[session_id]:
             if count >= len(messages) or not _same(have, messages[count]):
                 break
             count, seq = count + 1, have.seq
@@ -410,6 +418,7 @@ class Writer:
         status: Status,
     ) -> Outcome:
         assert self.log is not None
+        self._family_read.pop(session_id, None)
         rest = conversation.messages[start:]
         for done, message in enumerate(rest):
             # What this conversation got so far, should the next append fail (disk full):
