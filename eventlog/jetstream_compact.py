@@ -9,10 +9,10 @@ first redacted message still holding its text is seq K, and whose last seq is T:
    is published with the expected last subject sequence of the message before it (the
    first: the tail), so an append that comes in between makes the next copy fail, and
    the compaction starts over (the copies it made so far are left to the next pass);
-2. removes the originals K..T, the last first: those whose copy lost text (and damaged
-   lines) with the stream's secure delete of their stream sequence (the server
-   overwrites the message in its block file), the others, whose copies are byte for byte
-   the same, with a plain delete; then every copy an interrupted compaction left behind.
+2. erases the originals K..T, the last first, each with the stream's secure delete of
+   its stream sequence (the server overwrites the message in its block file; a plain
+   delete would leave the bytes of a message kept byte for byte, which may be redacted
+   later), then every copy an interrupted compaction left behind.
 
 Readers take a subject in stream order and skip a copy whose seq they already delivered
 (:meth:`eventlog.jetstream_layout.EntryDecoder.take`). So at every moment, a ``kill -9``
@@ -81,10 +81,10 @@ def compact_live(store: JetStreamStore, session_id: str) -> tuple[int, set[int]]
     copier.run()
     if copier.superseded:
         store._call(what, store._mark(session_id, "compacted"))  # appends go on now
-    for stream_seq, erase in reversed(copier.superseded):
-        store._call(what, store._conn.delete_message(stream_seq, erase=erase))
-    for stream_seq in copier.leftovers:  # copies: no text a compaction removes
-        store._call(what, store._conn.delete_message(stream_seq, erase=False))
+    # Every original is erased, not only those whose copy lost text: one kept byte for
+    # byte may be redacted later, and a plain delete leaves its bytes in the block file.
+    for stream_seq in [*reversed(copier.superseded), *copier.leftovers]:
+        store._call(what, store._conn.delete_message(stream_seq))
     return copier.count, set(redactions)
 
 
@@ -116,9 +116,7 @@ class _Copier:
         self.what = f"cannot compact {session_id}"
         self.tail = tail  # the subject's last message as last seen
         self.count = 0  # copies that lost redacted text
-        # Stream sequences of what was copied, and whether to erase it: an original whose
-        # copy lost text is erased; one copied byte for byte holds nothing its copy does not.
-        self.superseded: list[tuple[int, bool]] = []
+        self.superseded: list[int] = []  # stream sequences of what was copied
         self.leftovers: list[int] = []  # copies earlier compactions left
         self._own: set[int] = set()  # stream sequences of this run's copies
         self._decoder = EntryDecoder(self.subject)
@@ -158,9 +156,7 @@ class _Copier:
             return
         line = encode_line(replaced) if replaced is not None else message.data
         self._publish(line, seq)
-        self.superseded.append(
-            (message.seq, replaced is not None or not isinstance(found, LogEntry))
-        )
+        self.superseded.append(message.seq)
         self.count += replaced is not None
 
     def _publish(self, line: bytes, seq: int) -> None:
