@@ -298,3 +298,18 @@ def test_the_command_line_redacts_on_save_on_the_store_unless_config_turns_it_of
         assert len(stream_holds(store, kept.encode())) == 1
         contents = [e.content for e in store.read(sid) if isinstance(e, Message)]
     assert contents == ["key [REDACTED:aws_key]", f"key {kept}"]
+
+
+def test_a_message_redacted_after_an_earlier_compaction_moved_it_leaves_no_byte_on_disk(
+    store: JetStreamStore, nats_single: NatsCluster
+) -> None:
+    later = f"later-{uuid.uuid4().hex}"
+    sid = store.create_session("twice")
+    store.append(sid, "user", "first secret words")
+    moved = store.append(sid, "user", f"this one is {later}")  # copied by the first compaction
+    store.redact(sid, 2)
+    store.compact(sid)
+    store.redact(sid, moved.seq)
+    store.compact(sid)
+    assert stream_holds(store, later.encode()) == []
+    assert files_holding(nats_single.root, later.encode()) == []
