@@ -300,9 +300,8 @@ class Writer:
             shared = conversation.shared if best is None else best[1]
             return self._outcome(conversation, "imported", None, conversation.messages[shared:])
         if best is None:  # nothing of its family here: a session of its own
-            return self._create(
-                conversation, derived_session_id(conversation.created_at, key), explicit=False
-            )
+            target = derived_session_id(conversation.created_at, key)
+            return self._create(conversation, target, explicit=False, key=key)
         parent, shared, at_seq = best
         target = derived_session_id(conversation.created_at, key)
         while True:
@@ -334,11 +333,20 @@ class Writer:
             last = at_seq + 1 + (title is not None)
             return self._append(conversation, target, shared, last, "imported")
 
-    def _create(self, conversation: ImportedConversation, target: str, explicit: bool) -> Outcome:
+    def _create(
+        self,
+        conversation: ImportedConversation,
+        target: str,
+        explicit: bool,
+        key: str | None = None,
+    ) -> Outcome:
+        """A session of its own for ``conversation`` at ``target``, imported under ``key``
+        (default: the conversation's)."""
+        key = key or conversation.key
         while True:
             if self._exists(target):
-                if import_key(self._first(target)) == conversation.key:  # created meanwhile
-                    self._remember(conversation.key, target)  # its branches fork from it
+                if import_key(self._first(target)) == key:  # created meanwhile
+                    self._remember(key, target)  # its branches fork from it
                     return self._complete(conversation, target)
                 if explicit:
                     return self._outcome(
@@ -354,12 +362,12 @@ class Writer:
                     tags=conversation.tags,
                     session_id=target,
                     ts=conversation.created_at,
-                    metadata={"import": self._provenance(conversation)},
+                    metadata={"import": self._provenance(conversation, key)},
                 )
             except SessionExistsError:
                 continue  # another process got there first: look again
             self.written.add(target)
-            self._remember(conversation.key, target)
+            self._remember(key, target)
             return self._append(conversation, target, 0, 1, "imported")
 
     def _provenance(
