@@ -313,3 +313,21 @@ def test_a_message_redacted_after_an_earlier_compaction_moved_it_leaves_no_byte_
     store.compact(sid)
     assert stream_holds(store, later.encode()) == []
     assert files_holding(nats_single.root, later.encode()) == []
+
+
+def test_another_home_on_the_stream_sees_the_compacted_session(tmp_path: Path, url: str) -> None:
+    env = {"CHATLOG_STORE": url}
+    laptop, desktop = tmp_path / "laptop", tmp_path / "desktop"
+    sid = run_chatlog("new", home=laptop, env=env).stdout.strip()
+    for text in ("first words", "unusual-word-okapi here", "last words"):
+        done = run_chatlog("append", sid, "--role", "user", input=text, home=laptop, env=env)
+        assert done.returncode == 0, done.stderr
+    assert "okapi" in run_chatlog("search", "unusual-word-okapi", home=desktop, env=env).stdout
+    assert run_chatlog("redact", sid, "3", home=laptop, env=env).returncode == 0
+    assert run_chatlog("compact", sid, home=laptop, env=env).returncode == 0
+    shown = run_chatlog("show", sid, "--json", home=desktop, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "okapi" not in shown.stdout and "[REDACTED at" in shown.stdout
+    assert "first words" in shown.stdout and "last words" in shown.stdout
+    found = run_chatlog("search", "unusual-word-okapi", home=desktop, env=env)
+    assert "okapi" not in found.stdout
