@@ -16,14 +16,13 @@ from typing import Any
 import pytest
 
 from cli.rpc_client import RpcClient
-from cli.server.errors import RpcError
 from tests.conftest import run_chatlog
+from tests.test_server_methods import UNKNOWN_ID, rpc_error
 from tests.test_server_support import ServerProcess, serving
 
 INVALID_PARAMS = -32602
 SESSION_NOT_FOUND = -32001
 INVALID_SESSION_ID = -32002
-UNKNOWN_ID = "2001-01-01_000000_abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +56,6 @@ def append(client: RpcClient, session_id: str, content: str) -> int:
 
 def contents(result: dict[str, Any]) -> list[str]:
     return [message["content"] for message in result["messages"]]
-
-
-def rpc_error(client: RpcClient, method: str, params: Any) -> RpcError:
-    with pytest.raises(RpcError) as caught:
-        client.call(method, params)
-    return caught.value
 
 
 def cli(server: ServerProcess, *args: str) -> str:
