@@ -16,7 +16,8 @@ Guarantees:
   is checked for that id before the append is called a conflict.
 - An append that gets no acknowledgement within ``append_timeout`` (quorum lost) fails
   with StorageError; nothing is half-written (a message is stored whole or not at all).
-- Delete publishes a ``deleted`` marker, then purges the session's subject.
+- Delete publishes a ``deleted`` marker (the tombstone), then erases the session's
+  messages (a secure delete each) and purges its subject.
 
 All NATS work runs on one asyncio loop in a background thread; the methods block until
 it is done (bounded by the address's timeouts).
@@ -320,7 +321,7 @@ class JetStreamStore(EventStore):
                 event = None  # a copy an unfinished compaction left: no fingerprint (sync reports)
             tombstone = Tombstone(session_id, utc_now_iso(), tail.seq, event_fingerprint(event))
             await self._mark(session_id, "deleted", msgspec.json.encode(tombstone))
-            await self._conn.purge(self.subjects.events(session_id), before_seq=tail.stream_seq + 1)
+            await self._conn.erase(self.subjects.events(session_id), before_seq=tail.stream_seq + 1)
             if await self._tail(session_id) is not None:
                 raise SeqConflictError(session_id, tail.seq, tail.seq + 1)
 

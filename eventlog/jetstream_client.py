@@ -45,6 +45,7 @@ READ_BATCH: Final = 1024
 PROBE_GETS: Final = 4
 CONSUMER_IDLE_SECONDS: Final = 60.0
 RETRY_PAUSE: Final = 0.2
+ERASE_WIDTH: Final = 16  # secure deletes in flight at once
 
 
 class StoredMessage(NamedTuple):
@@ -336,6 +337,22 @@ class Connection:
         if keep:
             request["keep"] = keep
         await self._api(f"STREAM.PURGE.{self.stream}", json.dumps(request).encode())
+
+    async def erase(self, subject: str, *, before_seq: int | None = None) -> None:
+        """Remove every message of ``subject`` (before stream sequence ``before_seq``) so
+        that no server keeps its bytes: each is erased (a secure delete, a few at a time),
+        then the subject is purged (a purge alone only marks messages removed: their
+        bytes stay in the message blocks until the server compacts them)."""
+        last = await self.last_message(subject)
+        stop = last.seq if last is not None else 0
+        if before_seq is not None:
+            stop = min(stop, before_seq - 1)
+        if stop > 0:
+            async for batch in self.messages([subject], 1, stop, headers_only=True):
+                for start in range(0, len(batch), ERASE_WIDTH):
+                    chunk = batch[start : start + ERASE_WIDTH]
+                    await asyncio.gather(*(self.delete_message(m.seq) for m in chunk))
+        await self.purge(subject, before_seq=before_seq)
 
     async def delete_message(self, seq: int, *, erase: bool = True) -> None:
         """Remove one message. ``erase``: the server overwrites its bytes in the stream's

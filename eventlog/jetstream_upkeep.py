@@ -9,7 +9,7 @@ All of these are O(session): they stream the session's messages (bounded batches
   valid.
 - ``archive`` writes the session's lines, gzip-compressed in chunks, to
   ``<stream>.a.<id>`` ending with a manifest, checks no append came meanwhile (else it
-  starts over), then marks the session ``archived`` and purges it. ``restore`` publishes
+  starts over), then marks the session ``archived`` and erases it. ``restore`` publishes
   the lines back byte-identical (each with the expected last subject sequence of the one
   before, the first with 0: the session must not exist), then drops the archive.
 """
@@ -111,7 +111,7 @@ def archive(store: JetStreamStore, session_id: str) -> ArchivedSession:
         if still == tail:
             store._call(what, _retire(store, session_id))
             return ArchivedSession(session_id, _address(store, target), size)
-        store._call(what, store._conn.purge(target))  # appended meanwhile: start over
+        store._call(what, store._conn.erase(target))  # appended meanwhile: start over
     raise StorageError(f"{what}: it kept changing while being archived; try again")
 
 
@@ -167,7 +167,7 @@ def write_chunks(store: JetStreamStore, target: str, lines: Iterable[bytes]) -> 
 
 async def _retire(store: JetStreamStore, session_id: str) -> None:
     await store._mark(session_id, "archived")
-    await store._conn.purge(store.subjects.events(session_id))
+    await store._conn.erase(store.subjects.events(session_id))
 
 
 def _address(store: JetStreamStore, subject: str) -> str:
@@ -236,7 +236,7 @@ async def _put_back(store: JetStreamStore, session_id: str, line: bytes, expecte
 
 
 async def _finish_restore(store: JetStreamStore, session_id: str, source: str) -> None:
-    await store._conn.purge(source)
+    await store._conn.erase(source)
     await store._mark(session_id, "restored")
 
 
@@ -269,6 +269,6 @@ def purge_archives(store: JetStreamStore, session_ids: Sequence[str] | None = No
         subject = store.subjects.archive(sid)
         if store._call("cannot purge archives", store._conn.last_message(subject)) is None:
             continue
-        store._call("cannot purge archives", store._conn.purge(subject))
+        store._call("cannot purge archives", store._conn.erase(subject))
         deleted.append(_address(store, subject))
     return deleted

@@ -331,3 +331,34 @@ def test_another_home_on_the_stream_sees_the_compacted_session(tmp_path: Path, u
     assert "first words" in shown.stdout and "last words" in shown.stdout
     found = run_chatlog("search", "unusual-word-okapi", home=desktop, env=env)
     assert "okapi" not in found.stdout
+
+
+def test_delete_leaves_no_byte_of_the_session_on_the_servers_disk(
+    store: JetStreamStore, nats_single: NatsCluster
+) -> None:
+    word = f"deleted-{uuid.uuid4().hex}"
+    sid = store.create_session("doomed")
+    for i in range(30):  # more than a few single gets: the erase goes through a consumer
+        store.append(sid, "user", f"{word} {i}")
+    assert files_holding(nats_single.root, word.encode()) != []
+    store.delete_session(sid)
+    assert stream_holds(store, word.encode()) == []
+    assert files_holding(nats_single.root, word.encode()) == []
+
+
+def test_a_session_redacted_archived_and_compacted_leaves_no_byte_on_disk(
+    store: JetStreamStore, nats_single: NatsCluster
+) -> None:
+    word = f"archived-{uuid.uuid4().hex}"
+    sid = store.create_session("retired")
+    store.append(sid, "user", f"this holds {word}")
+    store.append(sid, "assistant", "ok")
+    store.redact(sid, 2)
+    store.archive(sid)  # the live messages are erased once the archive is written
+    assert files_holding(nats_single.root, word.encode()) == []
+    done = store.compact(sid)
+    assert done is not None and done.archived == 1
+    store.restore(sid)
+    assert stream_holds(store, word.encode()) == []
+    assert files_holding(nats_single.root, word.encode()) == []
+    assert [e.seq for e in store.read(sid)] == [1, 2, 3, 4]
