@@ -303,9 +303,9 @@ class JetStreamStore(EventStore):
         return Tail(last.seq, seq, rewrite_lease(last))
 
     def delete_session(self, session_id: str, *, expected_seq: int | None = None) -> None:
-        """A ``deleted`` marker holding the session's tombstone, then a purge of its
-        subject up to the tail that was checked (an append that came in between is kept,
-        and the delete reports it)."""
+        """A ``deleted`` marker holding the session's tombstone, then its messages up to
+        the tail that was checked erased (an append that came in between is kept, and
+        the delete reports it), and its quarantined lines and archive."""
         validate_session_id(session_id)
 
         async def delete() -> None:
@@ -322,6 +322,10 @@ class JetStreamStore(EventStore):
             tombstone = Tombstone(session_id, utc_now_iso(), tail.seq, event_fingerprint(event))
             await self._mark(session_id, "deleted", msgspec.json.encode(tombstone))
             await self._conn.erase(self.subjects.events(session_id), before_seq=tail.stream_seq + 1)
+            # Its other traces, as `chatlog delete` removes them from a home: quarantined
+            # lines and an archive (of an earlier incarnation).
+            await self._conn.erase(self.subjects.quarantine(session_id))
+            await self._conn.erase(self.subjects.archive(session_id))
             if await self._tail(session_id) is not None:
                 raise SeqConflictError(session_id, tail.seq, tail.seq + 1)
 

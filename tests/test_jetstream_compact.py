@@ -340,6 +340,12 @@ def test_delete_leaves_no_byte_of_the_session_on_the_servers_disk(
     sid = store.create_session("doomed")
     for i in range(30):  # more than a few single gets: the erase goes through a consumer
         store.append(sid, "user", f"{word} {i}")
+    quarantine = store.subjects.quarantine(sid)
+
+    async def quarantine_a_line() -> None:
+        await store._conn.js.publish(quarantine, f"damaged {word}".encode())
+
+    store._call("publish", quarantine_a_line())
     assert files_holding(nats_single.root, word.encode()) != []
     store.delete_session(sid)
     assert stream_holds(store, word.encode()) == []
