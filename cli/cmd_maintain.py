@@ -157,7 +157,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "cleanup",
         help="archive the least recently updated sessions beyond a limit",
         description="Keep the N most recently updated sessions and move the rest, compressed, "
-        "to <home>/archive/ (`chatlog restore ID` brings one back). Only --purge deletes.",
+        "to <home>/archive/ (with --store, to the stream) (`chatlog restore ID` brings one "
+        "back). Only --purge deletes.",
     )
     cleanup.add_argument(
         "--max-sessions",
@@ -329,7 +330,7 @@ def run_cleanup(args: argparse.Namespace, ctx: Context) -> int:
         return 2
     with open_projections(ctx) as projections:
         report = projections.cleanup(args.max_sessions, dry_run=args.dry_run, purge=args.purge)
-        archive_dir = projections.layout.archive_dir
+        archive_dir = projections.log.archive_location()
     if args.json:
         ctx.out(to_json(report))
         return 0

@@ -597,6 +597,13 @@ class JetStreamStore(EventStore):
         validate_session_id(session_id)
         return f"{self.address.display()}, subject {self.subjects.events(session_id)}"
 
+    def archive_location(self, session_id: str | None = None) -> str:
+        if session_id is None:
+            return f"{self.address.display()}, subjects {self.subjects.every('a')}"
+        from eventlog.jetstream_upkeep import archive_address
+
+        return archive_address(self, session_id)
+
     def sync(self, session_id: str | None = None) -> None:
         """Nothing to do: an append returned only after JetStream acknowledged it, as
         durable as the servers' ``sync_interval`` and the stream's replicas make it."""

@@ -110,7 +110,7 @@ def archive(store: JetStreamStore, session_id: str) -> ArchivedSession:
         still = store._call(what, store._tail(session_id))
         if still == tail:
             store._call(what, _retire(store, session_id))
-            return ArchivedSession(session_id, _address(store, target), size)
+            return ArchivedSession(session_id, archive_address(store, session_id), size)
         store._call(what, store._conn.erase(target))  # appended meanwhile: start over
     raise StorageError(f"{what}: it kept changing while being archived; try again")
 
@@ -170,8 +170,9 @@ async def _retire(store: JetStreamStore, session_id: str) -> None:
     await store._conn.erase(store.subjects.events(session_id))
 
 
-def _address(store: JetStreamStore, subject: str) -> str:
-    return f"{store.address.servers[0]}/{subject}"
+def archive_address(store: JetStreamStore, session_id: str) -> str:
+    """Where the session's archive is kept: the first server and the archive's subject."""
+    return f"{store.address.servers[0]}/{store.subjects.archive(session_id)}"
 
 
 async def manifest_of(store: JetStreamStore, session_id: str) -> StoredMessage | None:
@@ -254,7 +255,7 @@ def archived(store: JetStreamStore) -> list[ArchivedSession]:
             size = int(json.loads(manifest.data)["size"])
         except (ValueError, KeyError, TypeError):
             size = 0
-        found.append(ArchivedSession(sid, _address(store, subject), size))
+        found.append(ArchivedSession(sid, archive_address(store, sid), size))
     return found
 
 
@@ -270,5 +271,5 @@ def purge_archives(store: JetStreamStore, session_ids: Sequence[str] | None = No
         if store._call("cannot purge archives", store._conn.last_message(subject)) is None:
             continue
         store._call("cannot purge archives", store._conn.erase(subject))
-        deleted.append(_address(store, subject))
+        deleted.append(archive_address(store, sid))
     return deleted

@@ -507,6 +507,11 @@ class EventLog(EventStore):
     def session_location(self, session_id: str) -> str:
         return str(self.layout.log_path(session_id))
 
+    def archive_location(self, session_id: str | None = None) -> str:
+        if session_id is None:
+            return str(self.layout.archive_dir)
+        return str(upkeep.archive_path(self.layout, session_id))
+
     def sync(self, session_id: str | None = None) -> None:
         """fdatasync pending appends now (all sessions, or one).
 

@@ -559,6 +559,12 @@ class EventStore(abc.ABC):
         """Bring an archived session back, byte-identical."""
 
     @abc.abstractmethod
+    def archive_location(self, session_id: str | None = None) -> str:
+        """Where archives are kept, for people; with ``session_id``, where that session's
+        archive is (or would be) kept, as :attr:`ArchivedSession.path` names it. Nothing is
+        looked up."""
+
+    @abc.abstractmethod
     def archived(self) -> list[ArchivedSession]:
         """Every archived session, oldest id first."""
 

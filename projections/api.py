@@ -464,7 +464,7 @@ class Projections:
             kept = total - len(beyond)
             if dry_run:
                 would_purge = [entry.path for entry in self.log.archived()]
-                would_purge += [str(self.layout.archive_dir / f"{sid}.jsonl.gz") for sid in beyond]
+                would_purge += [self.log.archive_location(sid) for sid in beyond]
                 return CleanupReport(beyond, would_purge if purge else [], kept, True)
             for sid in beyond:
                 self.log.archive(sid)

@@ -337,10 +337,12 @@ class StoreContract:
     ) -> None:
         sid = session_with(store, 4)
         before = list(store.read(sid))
+        would_be = store.archive_location(sid)
         entry = store.archive(sid)
         assert entry.session_id == sid and entry.size > 0
+        assert entry.path == would_be  # cleanup --dry-run names it before it exists
         assert not store.exists(sid)
-        assert [a.session_id for a in store.archived()] == [sid]
+        assert store.archived() == [entry]
         store.restore(sid)
         assert list(store.read(sid)) == before
         assert store.archived() == []
