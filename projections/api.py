@@ -276,6 +276,23 @@ class Projections:
                 stack += [(fork, depth + 1) for fork in reversed(self._db.forks_of(row.session_id))]
             return nodes
 
+    def imported_session(self, key: str) -> str | None:
+        """The session imported under ``key`` (of several, the oldest id), from the index
+        as it stands: :meth:`catch_up` first. O(log sessions)."""
+        with self._mutex:
+            return self._db.imported_session(key)
+
+    def imported_branches(self, family: str) -> list[str]:
+        """The sessions imported under the keys of ``family``'s branches (``family#...``;
+        of several under one key, the oldest id), oldest id first, from the index as it
+        stands: :meth:`catch_up` first."""
+        with self._mutex:
+            return [
+                sid
+                for key, sid in self._db.imported_with_prefix(f"{family}#")
+                if key.split("#", 1)[0] == family
+            ]
+
     def last_messages(self, session_id: str, n: int) -> tuple[SessionMeta, list[SnapshotMessage]]:
         """The metadata and the last ``n`` messages, read from the end of the log."""
         meta, _position, redactions = self._view(session_id)

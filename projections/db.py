@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_update ON sessions (updated_us DESC, session_id DESC);
 CREATE INDEX IF NOT EXISTS sessions_by_parent ON sessions (parent) WHERE parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_import_key
+    ON sessions (json_extract(metadata, '$.import.key'))
+    WHERE json_extract(metadata, '$.import.key') IS NOT NULL;
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
     session INTEGER NOT NULL,
@@ -95,6 +98,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     tokenize = 'unicode61 remove_diacritics 2'
 );
 """
+
+IMPORT_KEY_INDEX: Final = next(
+    statement for statement in SCHEMA.split(";") if "sessions_by_import_key" in statement
+)
+_IMPORT_KEY: Final = "json_extract(metadata, '$.import.key')"  # the index's expression
 
 _TABLES: Final = ("messages_fts", "messages", "sessions", "meta")
 _tags_encoder = msgspec.json.Encoder()
@@ -296,6 +304,8 @@ class ProjectionDB:
                 for statement in _statements(SCHEMA):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        else:
+            db.execute(IMPORT_KEY_INDEX)  # databases made before this index was
         return db
 
     def _open_readonly(self) -> sqlite3.Connection:
@@ -464,6 +474,23 @@ class ProjectionDB:
             (session_id,),
         )
         return [_row(values)[0] for values in rows]
+
+    def imported_session(self, key: str) -> str | None:
+        """The oldest id of the sessions whose ``session_created`` metadata names import
+        key ``key`` (an index lookup)."""
+        rows = self._query(f"SELECT min(session_id) FROM sessions WHERE {_IMPORT_KEY} = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def imported_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, the oldest id of its sessions) of every import key starting with
+        ``prefix``, oldest id first (an index range)."""
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else ""
+        rows = self._query(
+            f"SELECT {_IMPORT_KEY} AS k, min(session_id) AS sid FROM sessions"
+            f" WHERE {_IMPORT_KEY} >= ? AND {_IMPORT_KEY} < ? GROUP BY k ORDER BY sid",
+            (prefix, after),
+        )
+        return [(key, sid) for key, sid in rows if isinstance(key, str)]
 
     def count_sessions(self) -> int:
         return int(self._query("SELECT count(*) FROM sessions")[0][0])

@@ -94,7 +94,13 @@ def test_the_real_sources_import_into_the_store_as_into_files_and_a_second_run_a
     assert store_contents(url) == expected
 
 
-def test_an_import_killed_part_way_is_completed_by_the_next_run(tmp_path: Path, url: str) -> None:
+@pytest.mark.parametrize("built", [False, True], ids=["scan", "index"])
+def test_an_import_killed_part_way_is_completed_by_the_next_run(
+    tmp_path: Path, url: str, built: bool
+) -> None:
+    """Found again by reading every session's first event (a home that never built its
+    projections), or through the projections' index of import keys, caught up from the
+    stream's change feed."""
     clean = tmp_path / "clean"
     summary(clean, CODEX_ROLLOUT, None)
     expected = file_contents(clean)
@@ -120,6 +126,9 @@ def test_an_import_killed_part_way_is_completed_by_the_next_run(tmp_path: Path, 
         kept = store.last_seq(sid) - 1  # messages stored before the kill
     assert 40 <= kept < total, "the import was not stopped part way"
 
+    if built:
+        assert run_chatlog("list", home=home, env={"CHATLOG_STORE": url}).returncode == 0
+    assert (home / "projections.sqlite3").exists() == built
     rerun = summary(home, CODEX_ROLLOUT, url)
     assert statuses(rerun) == ["completed"]
     assert rerun["messages"] == total - kept

@@ -17,6 +17,7 @@ from cli.importers.sources import Unit, detect, units_for
 from cli.importers.summary import Summary
 from cli.importers.writer import Writer
 from eventlog import ChatlogError, EventLog, EventStore, HomeLayout, resolve_home
+from projections import Projections
 
 
 def _load(unit: Unit, several: bool) -> Parsed:
@@ -90,12 +91,22 @@ class Import:
             return None
         return EventLog(self.home, fsync="never", redact_secrets=self.redact_secrets)
 
+    def _index(self, log: EventStore | None) -> Projections | None:
+        """The projections where imported sessions are looked up by key (see
+        :mod:`cli.importers.known`): none in a dry run (it writes nothing, the projections
+        included) or before they were ever built."""
+        layout = HomeLayout(self.home)
+        if log is None or self.dry_run or not layout.projections_db.exists():
+            return None
+        return Projections(log, layout=layout)
+
     def run(self, progress: TextIO | None = None, durable: bool = True) -> Summary:
         """Import everything; ``progress`` is a stream for the progress bar when wanted.
 
         The home is opened when the first conversation is written: a source refused
         before that leaves no trace, not even a new home directory."""
         log: EventStore | None = None
+        index: Projections | None = None
         writer: Writer | None = None
         bar = ImportProgress(
             progress if progress is not None and is_wanted(progress, self.units) else None,
@@ -110,7 +121,8 @@ class Import:
                 for conversation in parsed.conversations:
                     if writer is None:
                         log = self._open_log()
-                        writer = Writer(None if self.dry_run else log, log)
+                        index = self._index(log)
+                        writer = Writer(None if self.dry_run else log, log, index=index)
                     self.summary.add(writer.write(conversation))
                     bar.conversation()
         except ImportFormatError:
@@ -124,6 +136,8 @@ class Import:
             bar.close()
             if writer is not None:
                 writer.finish(durable=durable)
+            if index is not None:
+                index.close()
             if log is not None and self._log is None:
                 log.close()
         return self.summary

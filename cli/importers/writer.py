@@ -2,7 +2,9 @@
 
 Identity. Each conversation has a stable source key (``chatgpt:<id>``) stored in its
 session's ``session_created`` metadata as ``{"import": {"source", "key", "path", ...}}``.
-Before writing, the first event of every session is read once to map keys to sessions.
+The session of a key is looked up in the projections' index of that metadata, caught up
+with the store once per run (:mod:`cli.importers.known`): an import costs O(what it
+imports), not O(sessions in the store).
 Every read and write goes through the store interface (``first_event``, ``last_event``,
 ``read``, ``create_session``, ``append``), so an import writes to the local files or to a
 JetStream store alike; this module never opens a log file itself. A new session's id is
@@ -53,10 +55,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from cli.importers.known import ImportedKeys, family_of, import_key
 from cli.importers.records import ImportedConversation, ImportedMessage
 from cli.importers.timestamps import now_iso, to_datetime
 from eventlog import (
@@ -70,6 +73,9 @@ from eventlog import (
     new_session_id,
 )
 from eventlog.redaction import redact_text, redacted_content
+
+if TYPE_CHECKING:
+    from projections import Projections
 
 Status = Literal["imported", "completed", "present", "conflict"]
 DIFFERS = "differs from the source; session left as it is"
@@ -92,13 +98,6 @@ def derived_session_id(created_at: str, key: str) -> str:
     """``YYYY-MM-DD_HHMMSS_xxxxxx`` from the creation time (UTC) and the key's hash."""
     moment = to_datetime(created_at)
     return f"{moment:%Y-%m-%d_%H%M%S}_{hashlib.sha256(key.encode()).hexdigest()[:6]}"
-
-
-def import_key(header: AnyEvent | None) -> str | None:
-    """The source key of an imported session, from its first event."""
-    info = header.metadata.get("import") if isinstance(header, SessionCreated) else None
-    key = info.get("key") if isinstance(info, dict) else None
-    return key if isinstance(key, str) else None
 
 
 def _fingerprint(role: str, content: str, metadata: dict[str, Any]) -> tuple[str, str]:
@@ -135,13 +134,20 @@ def _tokens(messages: tuple[ImportedMessage, ...] | list[ImportedMessage]) -> in
 class Writer:
     """Writes conversations into one home; ``log=None`` makes it a dry run."""
 
-    def __init__(self, log: EventStore | None, reader: EventStore | None = None) -> None:
+    def __init__(
+        self,
+        log: EventStore | None,
+        reader: EventStore | None = None,
+        *,
+        index: Projections | None = None,
+    ) -> None:
+        """``index``: the projections of ``log``, where the sessions of import keys are
+        looked up (a dry run has none: it scans ``reader``'s sessions)."""
         self.log = log
         self.reader = log or reader
         self.written: set[str] = set()
         self.partial: Outcome | None = None  # the conversation being written, if writing failed
-        self._keys: dict[str, str] | None = None
-        self._branches: dict[str, list[str]] = {}  # family key -> its branches' sessions
+        self._keys = ImportedKeys(index, self.reader)
         self._unsettled: set[str] = set()  # keys of families another import is writing
         # The messages of the current family's sessions, read once for all its branches.
         self._family_read: dict[str, list[Message]] = {}
@@ -151,25 +157,20 @@ class Writer:
     def dry_run(self) -> bool:
         return self.log is None
 
-    def keys(self) -> dict[str, str]:
-        """Source key -> session id of every imported session in the home."""
-        if self._keys is None:
-            self._keys = {}
-            for sid in self.reader.session_ids() if self.reader is not None else []:
-                key = import_key(self._first(sid))
-                if key is not None:
-                    self._remember(key, sid, written=False)
+    def keys(self) -> ImportedKeys:
+        """Source key -> session id of the imported sessions in the store."""
         return self._keys
 
-    def _remember(self, key: str, session_id: str, *, written: bool = True) -> None:
-        """Note the session of ``key`` (one this run wrote replaces one found before; of
-        those found, the first wins), and of its family: a branch's key is its family's
-        main key, ``#``, what names the branch."""
-        keys = self._keys if self._keys is not None else self.keys()
-        if written:
-            keys[key] = session_id
-        if keys.setdefault(key, session_id) == session_id and "#" in key:
-            self._branches.setdefault(key.split("#", 1)[0], []).append(session_id)
+    def _remember(self, key: str, session_id: str) -> None:
+        """Note the session this run wrote (or found created meanwhile) under ``key``,
+        and of its family: a branch's key is its family's main key, ``#``, what names
+        the branch."""
+        self._keys[key] = session_id
+        family = family_of(key)
+        if family is not None:
+            branches = self._keys.branches(family)
+            if session_id not in branches:
+                branches.append(session_id)
 
     def write(self, conversation: ImportedConversation) -> Outcome:
         family = {
@@ -268,7 +269,7 @@ class Writer:
         if conversation.family is None:
             return []
         main = keys.get(conversation.family)
-        members = [sid for sid in self._branches.get(conversation.family, []) if sid != main]
+        members = [sid for sid in keys.branches(conversation.family) if sid != main]
         return [sid for sid in ([main] if main else []) + members if self._exists(sid)]
 
     def _shared_prefix(
