@@ -27,7 +27,7 @@ from eventlog.safefile import open_regular, read_all
 from eventlog.scan import LogEntry, LogIssue, Scan, scan_bytes
 from eventlog.store import Follower, ReadBatch, SessionPosition, SessionRead
 
-CHUNK: Final = 4 << 20
+CHUNK: Final = 1 << 20  # bytes a streamed read takes at a time (about 1,000 lines of 1 KB)
 FOLLOW_MIN_READ: Final = 64 << 10  # a follower's smallest read
 FOLLOW_LINE_BYTES: Final = 2048  # a follower's guess of a line's size, to size its reads
 HEAD_CHUNK: Final = 4096
