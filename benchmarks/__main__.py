@@ -304,9 +304,16 @@ def merge_results(earlier: Json, run: Json) -> Json:
     notes = earlier.get("combined_from") or []
     if isinstance(notes, dict):  # one note, from a combination made by hand
         notes = [notes]
+    measured = set(run["benchmarks"])
+    kept = []
+    for note in notes:  # an earlier merge's sections measured again are no longer its
+        if "sections" not in note:
+            kept.append(note)
+        elif left := [name for name in note["sections"] if name not in measured]:
+            kept.append({**note, "sections": left})
     machine = run.get("machine", {})
     merged["combined_from"] = [
-        *notes,
+        *kept,
         {
             "sections": sorted(run["benchmarks"]),
             "mode": run.get("mode"),

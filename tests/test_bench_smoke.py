@@ -172,3 +172,8 @@ def test_a_merged_run_replaces_only_its_sections_and_says_when_they_ran(tmp_path
     (note,) = merged["combined_from"]
     assert note["sections"] == ["redaction"] and note["started_at"] != earlier["started_at"]
     assert {t["id"] for t in merged["targets"]} >= {"watcher_lag"}
+    again, _ = run_smoke(tmp_path, "--only", "redaction", "--merge")
+    assert again.returncode == 0, again.stderr
+    remerged = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    (latest,) = remerged["combined_from"]  # the first merge's section was measured again
+    assert latest["started_at"] >= note["started_at"]
