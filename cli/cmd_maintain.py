@@ -21,6 +21,7 @@ from cli.arguments import JSON_HELP, SESSION_ID_HELP, resolve_session
 from cli.cmd_sessions import open_projections
 from cli.context import Context
 from cli.output import is_terminal, plural, to_json
+from cli.progress import transient_bar
 from eventlog import LogIssue
 from projections.catchup import Progress as ProgressCallback
 from projections.catchup import ProgressUnit
@@ -40,14 +41,11 @@ def progress_bar(stream: TextIO, label: str) -> Iterator[ProgressCallback | None
     if not is_terminal(stream):
         yield None
         return
-    from rich.console import Console  # imported only when a bar can be shown
-    from rich.progress import (
-        BarColumn,
+    from rich.progress import (  # imported only when a bar can be shown
         DownloadColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
-        TimeElapsedColumn,
         TransferSpeedColumn,
     )
 
@@ -69,16 +67,8 @@ def progress_bar(stream: TextIO, label: str) -> Iterator[ProgressCallback | None
                 if unit == "sessions"
                 else (DownloadColumn(), TransferSpeedColumn())
             )
-            bar = Progress(
-                TextColumn(label),
-                BarColumn(),
-                *counts,
-                TimeElapsedColumn(),
-                console=Console(file=stream),
-                transient=True,
-            )
+            bar = transient_bar(stream, label, *counts)
             task = bar.add_task(label, total=total)
-            bar.start()
         assert task is not None
         bar.update(task, completed=done, total=total)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from cli.importers.sources import Unit
 from cli.output import is_terminal
+from cli.progress import transient_bar
 
 LARGE_UNITS: Final = 20
 LARGE_BYTES: Final = 1024 * 1024
@@ -29,17 +29,13 @@ class ImportProgress:
         self._conversations = 0
         if stream is None:
             return
-        self._bar = Progress(
-            TextColumn("importing"),
-            BarColumn(),
+        self._bar = transient_bar(
+            stream,
+            "importing",
             MofNCompleteColumn(),
             TextColumn("files, {task.fields[conversations]} conversations"),
-            TimeElapsedColumn(),
-            console=Console(file=stream),
-            transient=True,
         )
         self._task = self._bar.add_task("import", total=len(units), conversations=0)
-        self._bar.start()
 
     def unit(self, conversations: int) -> None:
         """A file was parsed and holds ``conversations`` conversations."""
