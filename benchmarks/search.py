@@ -2,9 +2,9 @@
 
 Queries of several kinds, each timed through ``Projections.search(q, limit=20)`` and,
 interleaved, as the floor: the bare FTS5 ``MATCH ... ORDER BY rank LIMIT 20`` on the same
-index (found in ``search.sqlite3`` by introspection), returning only rowids, without
-snippets or joins. Words come from the corpus' Zipf-like vocabulary, so a "common" word
-matches most messages and a "rare" one a handful.
+index (found in ``projections.sqlite3`` by introspection, opened with the same SQLite),
+returning only rowids, without snippets or joins. Words come from the corpus' Zipf-like
+vocabulary, so a "common" word matches most messages and a "rare" one a handful.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+import sqlean  # type: ignore[import-untyped]
 
 from benchmarks.harness import (
     Corpus,
@@ -50,7 +52,7 @@ def _queries(corpus: Corpus) -> dict[str, str]:
 
 
 def _fts_table(db: Path) -> str | None:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlean.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND sql LIKE '%USING fts5%'"
@@ -61,7 +63,7 @@ def _fts_table(db: Path) -> str | None:
 
 
 def _fts_floor(db: Path, table: str) -> tuple[sqlite3.Connection, Callable[[str], object]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlean.connect(f"file:{db}?mode=ro", uri=True)
     sql = f'SELECT rowid FROM "{table}" WHERE "{table}" MATCH ? ORDER BY rank LIMIT 20'
 
     def query(q: str) -> object:
@@ -99,13 +101,14 @@ def run(cfg: SearchConfig, work: Path, progress: Progress) -> Json:
             variants.append(
                 Variant(f"search@{name}", partial(proj.search, q, limit=20), cfg.samples)
             )
-        table = _fts_table(log.layout.search_db) if log.layout.search_db.exists() else None
+        db = log.layout.projections_db
+        table = _fts_table(db) if db.exists() else None
         if table is not None:
-            conn, floor_query = _fts_floor(log.layout.search_db, table)
+            conn, floor_query = _fts_floor(db, table)
             for name, q in queries.items():
                 variants.append(Variant(f"fts5_floor@{name}", partial(floor_query, q), cfg.samples))
         else:
-            extra["floor_skipped"] = "no FTS5 table found in search.sqlite3"
+            extra["floor_skipped"] = "no FTS5 table found in projections.sqlite3"
         progress.step(f"search: {len(variants)} query variants, interleaved")
         interleave(variants, progress, "search", seed=7, collect_every=0, pause_gc=False)
     finally:
