@@ -54,6 +54,9 @@ def delete(
     for aside in layout.root.glob(".verify-*.sqlite3*"):
         aside.unlink(missing_ok=True)  # left by a killed `rebuild --verify`
     found = scrub_history(layout.history_file, session_id) or found
+    # An archive is the store's (files under the home, or a JetStream subject): a session
+    # that is only archived is deleted from there too, whatever the store.
+    found = bool(store.purge_archives([session_id])) or found
     return remove_traces(layout, session_id) or found
 
 

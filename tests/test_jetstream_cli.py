@@ -131,3 +131,15 @@ def test_watch_keeps_this_homes_projections_current_from_another_homes_appends(
     ok(cli(home, url, "views", sid))
     view = json.loads((home / "sessions" / f"{sid}.json").read_text(encoding="utf-8"))
     assert "seen by watch" in json.dumps(view)
+
+
+def test_deleting_an_archived_session_removes_its_archive_from_the_stream(
+    tmp_path: Path, url: str
+) -> None:
+    home = tmp_path / "a"
+    sid = ok(cli(home, url, "new", "--title", "archived then deleted")).strip()
+    ok(cli(home, url, "cleanup", "--max-sessions", "0"))
+    assert sid in ok(cli(home, url, "restore", "--list"))
+    assert ok(cli(home, url, "delete", sid)).strip() == f"deleted {sid}"
+    assert json.loads(ok(cli(home, url, "restore", "--list", "--json"))) == []
+    assert cli(home, url, "restore", sid).returncode == 3
