@@ -165,46 +165,44 @@ def read_until(stream: Iterator[str], wanted: str) -> list[str]:
     raise AssertionError(f"the stream ended before {wanted!r}: {lines}")
 
 
-def follow_sees_another_process(run: Run, sid: str) -> None:
-    """``tail -f`` prints what another process appends, and ends when it is deleted."""
+@contextlib.contextmanager
+def background(run: Run, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``chatlog ARGS`` running beside the scenario; killed if still running at the end."""
     with subprocess.Popen(
-        [chatlog_executable(), "tail", "-f", sid],
+        [chatlog_executable(), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=run.env(),
-    ) as follower:
+    ) as process:
         try:
-            assert follower.stdout is not None and follower.stderr is not None
-            seen = read_until(follower.stdout, "last words")
-            ok(run.run("append", sid, "--role", "user", input="from another process\n"))
-            seen += read_until(follower.stdout, "from another process")
-            ok(run.run("delete", sid))
-            code = follower.wait(timeout=60)
-            run.note("tail -f", "".join(seen) + f"exit {code}\n" + follower.stderr.read())
+            assert process.stdout is not None and process.stderr is not None
+            yield process
         finally:
-            if follower.poll() is None:
-                follower.kill()
+            if process.poll() is None:
+                process.kill()
+
+
+def follow_sees_another_process(run: Run, sid: str) -> None:
+    """``tail -f`` prints what another process appends, and ends when it is deleted."""
+    with background(run, "tail", "-f", sid) as follower:
+        assert follower.stdout is not None and follower.stderr is not None
+        seen = read_until(follower.stdout, "last words")
+        ok(run.run("append", sid, "--role", "user", input="from another process\n"))
+        seen += read_until(follower.stdout, "from another process")
+        ok(run.run("delete", sid))
+        code = follower.wait(timeout=60)
+        run.note("tail -f", "".join(seen) + f"exit {code}\n" + follower.stderr.read())
 
 
 def watch_takes_in_an_append(run: Run, sid: str) -> None:
-    with subprocess.Popen(
-        [chatlog_executable(), "watch"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=run.env(),
-    ) as watcher:
-        try:
-            assert watcher.stdout is not None
-            ok(run.run("append", sid, "--role", "user", input="seen by watch\n"))
-            line = read_until(watcher.stdout, f"updated {sid}")[-1]
-            watcher.terminate()
-            code = watcher.wait(timeout=30)
-            run.note("watch", f"{line}exit {code}\n")
-        finally:
-            if watcher.poll() is None:
-                watcher.kill()
+    with background(run, "watch") as watcher:
+        assert watcher.stdout is not None
+        ok(run.run("append", sid, "--role", "user", input="seen by watch\n"))
+        line = read_until(watcher.stdout, f"updated {sid}")[-1]
+        watcher.terminate()
+        code = watcher.wait(timeout=30)
+        run.note("watch", f"{line}exit {code}\n")
 
 
 def scenario(run: Run) -> None:
