@@ -416,9 +416,13 @@ def play(run: Run, steps: list[tuple[object, ...]]) -> None:
             made.append(run.name(done.stdout.strip(), f"S{len(made)}"))
     for sid in made:
         run.run("show", sid, "--json")
+        run.run("show", sid, "--last", "1", "--json")
+        run.run("show", sid, "--at", "2")
         run.run("tail", sid, "--json")
+        run.run("tail", sid, "-n", "2")
         run.run("tree", sid, "--json")
         run.run("export", sid)
+        run.run("export", sid, "--format", "json", "--at", "3")
     for command in (
         ["list", "--json"],
         ["search", "--json", "zebra"],
