@@ -311,6 +311,9 @@ class JetStreamStore(EventStore):
         async def delete() -> None:
             tail = await self._tail(session_id)
             if tail is None:
+                # Archived (or gone): lines a repair quarantined while it was live are
+                # still its text, as `chatlog delete` removes them from a home.
+                await self._conn.erase(self.subjects.quarantine(session_id))
                 raise SessionNotFoundError(f"no session {session_id}")
             if expected_seq is not None and expected_seq != tail.seq:
                 raise SeqConflictError(session_id, expected_seq, tail.seq)

@@ -7,9 +7,10 @@ import asyncio
 from collections.abc import Iterator
 
 import nats
+import nats.js.errors
 import pytest
 
-from eventlog import InvalidArgumentError, StorageError
+from eventlog import InvalidArgumentError, SessionNotFoundError, StorageError
 from eventlog.codec import encode_line
 from eventlog.events import Message, SessionTitled
 from eventlog.jetstream import JetStreamStore
@@ -150,6 +151,38 @@ def test_a_damaged_message_from_another_client_is_reported_and_repaired(
     assert after is not None and after.damaged == []
     assert [e.seq for e in store.read(sid)] == [1, 2, 3]
     assert store.append(sid, "user", "still works").seq == 4
+
+
+def subject_is_empty(url: str, stream: str, subject: str) -> bool:
+    """Whether the stream holds no message on ``subject`` (asked by another client)."""
+
+    async def main() -> bool:
+        nc = await nats.connect(url.split("?", maxsplit=1)[0].split(","))
+        try:
+            await nc.jetstream().get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            return True
+        finally:
+            await nc.close()
+        return False
+
+    return asyncio.run(main())
+
+
+def test_deleting_an_archived_session_erases_its_quarantined_lines(
+    store: JetStreamStore, url: str
+) -> None:
+    sid = store.create_session()
+    store.append(sid, "user", "before")
+    publish_raw(url, store.subjects.events(sid), b'{"type":"message","seq":3,"crc":"00000000"}')
+    store.append(sid, "user", "after")
+    assert store.repair(sid) is not None
+    quarantine = store.subjects.quarantine(sid)
+    assert not subject_is_empty(url, store.address.stream, quarantine)
+    store.archive(sid)
+    with pytest.raises(SessionNotFoundError):
+        store.delete_session(sid)  # nothing live; what a repair set aside goes all the same
+    assert subject_is_empty(url, store.address.stream, quarantine)
 
 
 def test_a_line_from_a_newer_chatlog_is_foreign_and_kept(store: JetStreamStore, url: str) -> None:
