@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final, Literal, NamedTuple, Protocol
 
 from eventlog import EventStore, LogIssue, Message, SessionNotFoundError
@@ -141,6 +142,11 @@ class CatchUp:
         self._next_message = 1
         self._committed = False  # a commit happened since the stored positions were read
         self._meter = _Meter(None, store, (), False)
+        # Rows are written on one worker thread while the next ones are read and folded
+        # (SQLite releases the GIL while it inserts and indexes): at most one batch in
+        # flight, and every other use of the database waits for it (``_drain``).
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
 
     def run(self, progress: Progress | None = None, *, full: bool = False) -> CatchUpReport:
         self._batched = not full
@@ -167,17 +173,24 @@ class CatchUp:
         self._meter = _Meter(progress, self.store, session_ids, whole)
         self._next_key, self._next_message = self.db.next_keys()
         any_rows = self._next_key > 1
-        for start in range(0, len(session_ids), LOOKUP_SESSIONS):
-            part = session_ids[start : start + LOOKUP_SESSIONS]
-            stored = self.db.stored_positions(part) if any_rows else {}
-            self._committed = False
-            for n, sid in enumerate(part):
-                if self._committed:  # another writer may have written rows meanwhile
-                    stored = self.db.stored_positions(part[n:])
-                    self._committed = False
-                self._session(sid, stored.get(sid), until.get(sid) if until else None)
-                self._meter.session_done()
-        self._flush()
+        try:
+            for start in range(0, len(session_ids), LOOKUP_SESSIONS):
+                part = session_ids[start : start + LOOKUP_SESSIONS]
+                stored = self._stored_positions(part) if any_rows else {}
+                self._committed = False
+                for n, sid in enumerate(part):
+                    if self._committed:  # another writer may have written rows meanwhile
+                        stored = self._stored_positions(part[n:])
+                        self._committed = False
+                    self._session(sid, stored.get(sid), until.get(sid) if until else None)
+                    self._meter.session_done()
+            self._flush(last=True)
+        finally:
+            self._stop_writer()
+
+    def _stored_positions(self, part: Sequence[str]) -> dict[str, StoredPosition]:
+        self._drain()
+        return self.db.stored_positions(part)
 
     def _session(
         self, sid: str, stored: StoredPosition | None, until: SessionPosition | None
@@ -188,6 +201,7 @@ class CatchUp:
             result = SessionRead("missing")
         if result.state == "missing":
             if stored is not None:
+                self._drain()
                 self.db.remove_session(sid)
                 self.removed.append(sid)
             return
@@ -196,6 +210,7 @@ class CatchUp:
         row: fold.SessionRow | None = None
         key: int | None = None
         if stored is not None:
+            self._drain()
             if result.state == "restarted":
                 self.db.remove_session(sid)
             else:
@@ -209,7 +224,6 @@ class CatchUp:
     ) -> None:
         new = key is None
         changed = False
-        rows = self._rows
         try:
             for batch in result.batches:
                 redactions: list[MessageRedacted] = []
@@ -219,7 +233,7 @@ class CatchUp:
                     if isinstance(event, Message):
                         if key is None:
                             key = self._new_key()
-                        rows.add_message(
+                        self._rows.add_message(
                             self._next_message,
                             key,
                             fold.message_row(event, entry.offset),
@@ -236,7 +250,7 @@ class CatchUp:
                     continue  # no usable event yet: nothing to show, read again next time
                 if key is None:
                     key = self._new_key()
-                rows.put_session(key, row, batch.position, new=new)
+                self._rows.put_session(key, row, batch.position, new=new)
                 changed = changed or bool(batch.entries)
                 if redactions:
                     self._flush()  # the messages they redact are rows first
@@ -244,7 +258,7 @@ class CatchUp:
                     row = self._redact(key, row, redactions, batch.position)
                 self.events += len(batch.entries)
                 self._uncommitted += len(batch.entries)
-                if len(rows) >= FLUSH_ROWS or rows.text_bytes >= FLUSH_TEXT_BYTES:
+                if len(self._rows) >= FLUSH_ROWS or self._rows.text_bytes >= FLUSH_TEXT_BYTES:
                     self._flush()
                     new = False
                 if self._batched and self._uncommitted >= COMMIT_EVENTS:
@@ -261,13 +275,45 @@ class CatchUp:
         self._next_key += 1
         return key
 
-    def _flush(self) -> None:
-        if len(self._rows):
-            self.db.write_rows(self._rows)
+    def _flush(self, *, last: bool = False) -> None:
+        """Write the waiting rows: the ``last`` ones here, the others on the writer
+        thread (after the batch before them) while the next ones are collected in a new
+        batch. Small catch-ups never start the thread."""
+        if not len(self._rows):
+            self._drain()
+            return
+        rows, self._rows = self._rows, RowBatch()
+        self._drain()
+        if last:
+            self.db.write_rows(rows)
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catch-up")
+        self._writing = self._writer.submit(self.db.write_rows, rows)
+
+    def _drain(self) -> None:
+        """Wait until the batch in flight is written (its error, if any, raised here)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _stop_writer(self) -> None:
+        """Wait for the writer thread whatever happened: nothing may still be writing
+        when the transaction is committed or rolled back."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            exception = writing.exception()  # waits; an error is already on its way up
+            if exception is not None:
+                logger.debug("rows not written after an earlier error: %s", exception)
+        writer.shutdown(wait=True)
 
     def _commit(self) -> None:
         """Commit what is written and go on in a new transaction; another writer may
         have added rows in between, so the free keys are read again."""
+        self._drain()
         self.db.commit_and_continue()
         self._uncommitted = 0
         self._committed = True
@@ -282,6 +328,7 @@ class CatchUp:
     ) -> fold.SessionRow:
         """Fold redactions (after the messages of their batch, which they follow): each
         message loses its search row, and a title taken from it is replaced."""
+        self._drain()
         title_seq = self.db.first_user_seq(key)
         for event in redactions:
             found = self.db.redact(key, event.target, event.ts, event.reason)
