@@ -29,6 +29,7 @@ and the result always equals a full rebuild.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -151,10 +152,10 @@ class CatchUp:
     def run(self, progress: Progress | None = None, *, full: bool = False) -> CatchUpReport:
         self._batched = not full
         with self.db.write():
-            if full:  # rebuild: everything again, committed at once at the end
-                self.db.reset()
-            found = candidates(self.store, self.db)
-            self.fold_sessions(found.sessions, progress=progress, whole=full)
+            # A rebuild folds everything again and commits it at once at the end.
+            with self.db.rebuilding() if full else contextlib.nullcontext():
+                found = candidates(self.store, self.db)
+                self.fold_sessions(found.sessions, progress=progress, whole=full)
             self.db.set_meta(FEED_KEY, found.changes.position)
         self.store.changes_applied(found.changes)
         return CatchUpReport(self.updated, sorted(self.removed), self.events, self.issues)

@@ -47,6 +47,8 @@ _CANNOT_WRITE: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.
 
 logger = logging.getLogger("chatlog")
 BUSY_TIMEOUT_MS: Final = 30_000
+CACHE_KIB: Final = 16 * 1024  # SQLite's page cache for reading and small catch-ups
+REBUILD_CACHE_KIB: Final = 64 * 1024  # for a rebuild: fewer index pages spilled and read back
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -99,6 +101,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
 );
 """
 
+MESSAGES_BY_TIME: Final = next(
+    statement for statement in SCHEMA.split(";") if "messages_by_time" in statement
+)
 IMPORT_KEY_INDEX: Final = next(
     statement for statement in SCHEMA.split(";") if "sessions_by_import_key" in statement
 )
@@ -292,7 +297,7 @@ class ProjectionDB:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA secure_delete = ON")
-        db.execute("PRAGMA cache_size = -16384")  # 16 MiB
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             # New, or laid out by another chatlog version: projections can always be
@@ -378,13 +383,24 @@ class ProjectionDB:
         except sqlean.Error as exc:
             raise StorageError(f"cannot update {self.path}: {exc}") from exc
 
-    def reset(self) -> None:
+    @contextlib.contextmanager
+    def rebuilding(self) -> Iterator[None]:
         """Inside :meth:`write`: drop every row (tables dropped and made anew: far faster
-        than deleting row by row; undone with the transaction if it fails)."""
+        than deleting row by row; undone with the transaction if it fails), then let the
+        caller fold everything again. Meanwhile the page cache is larger and the index
+        of messages by time (used only by statistics) is left out; it is built once at
+        the end, in the same transaction, which is cheaper than keeping it per row."""
         for table in _TABLES:
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in _statements(SCHEMA):
-            self.db.execute(statement)
+            if "messages_by_time" not in statement:
+                self.db.execute(statement)
+        self.db.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+        try:
+            yield
+            self.db.execute(MESSAGES_BY_TIME)
+        finally:
+            self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     def commit_and_continue(self) -> None:
         """Inside :meth:`write`: commit what is done so far and go on in a new
