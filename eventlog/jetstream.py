@@ -450,21 +450,86 @@ class JetStreamStore(EventStore):
                     self._loop.run(agen.aclose(), self.address.timeout)
 
     def read_last(self, session_id: str, n: int, *, messages_only: bool = False) -> list[LogEntry]:
-        """O(session) on JetStream: a subject has no index by position from its end, so
-        the session is streamed keeping only the last ``n``."""
+        """The session's last ``n`` entries, as a read from the start ends: a binary
+        search over stream sequences finds where its last events start
+        (:meth:`_window_start`) and only those are read; when they hold fewer than ``n``
+        entries (``messages_only``, damaged lines), a window four times wider, up to the
+        whole session. The window is trusted only when the subject holds exactly as
+        many messages before it as the seq read before it (every seq once, in order);
+        otherwise (a compaction's copies, a line another client wrote) the session is
+        read from its start."""
         if n <= 0:
             if not self.exists(session_id):
                 raise SessionNotFoundError(f"no session {session_id}")
             return []
-        result = self.read_from(session_id)
-        if result.state == "missing":
+        subject = self.subjects.events(session_id)
+        what = f"cannot read {session_id}"
+        tail = self._call(what, self._tail(session_id))
+        if tail is None:
             raise SessionNotFoundError(f"no session {session_id}")
-        last: collections.deque[LogEntry] = collections.deque(maxlen=n)
-        for batch in result.batches:
-            for entry in batch.entries:
-                if not messages_only or isinstance(entry.event, Message):
-                    last.append(entry)
-        return list(last)
+        span = n
+        while True:
+            start, base_seq, held = self._call(
+                what, self._window_start(subject, tail, tail.seq - span + 1)
+            )
+            last: collections.deque[LogEntry] = collections.deque(maxlen=n)
+            decoder = EntryDecoder(subject, base_seq)
+            read = 0
+            with contextlib.closing(self._stream(subject, start, tail.stream_seq)) as stream:
+                for messages in stream:
+                    read += len(messages)
+                    entries, _issues = decoder.feed(messages)
+                    last.extend(
+                        entry
+                        for entry in entries
+                        if not messages_only or isinstance(entry.event, Message)
+                    )
+            if start > 1 and held - read != base_seq:
+                span = tail.seq  # not every seq once in order before it: from the start
+            elif len(last) == n or start <= 1:
+                return list(last)
+            else:
+                span *= 4
+
+    async def _window_start(self, subject: str, tail: Tail, want_seq: int) -> tuple[int, int, int]:
+        """Where to read the session from to get its events from seq ``want_seq`` on: a
+        stream sequence, the seq read before it (so that reading from there yields what a
+        read from the start yields there), and how many messages the subject holds.
+        ``(1, 0, 0)``: from the start.
+
+        A binary search over the stream sequences up to the tail, each step a direct get
+        of the subject's next message, on the seq a message covers (its own, or for a
+        compaction's copy the last seq when it began), which chatlog's appends and copies
+        keep non-decreasing along a subject. The message just before the window must be
+        an original event stored in order (so the seq read before the window is its
+        own); anything else found (a decreasing seq another client wrote, a damaged
+        line, a compaction's copy) and the session is read from the start."""
+        from_start = (1, 0, 0)
+        if want_seq <= 1:
+            return from_start
+        low = await self._conn.next_message(subject, 1)
+        low_seq = covered_seq(low) if low is not None else None
+        if low is None or low_seq is None or low_seq >= want_seq:
+            return from_start
+        high, high_seq = tail.stream_seq, tail.seq  # next(high) covers at least want_seq
+        while high - low.seq > 1:
+            probe = await self._conn.next_message(subject, (low.seq + high) // 2)
+            seq = covered_seq(probe) if probe is not None else None
+            if probe is None or seq is None or not low_seq <= seq <= high_seq:
+                return from_start
+            if seq >= want_seq:
+                high, high_seq = (low.seq + high) // 2, seq
+            else:
+                low, low_seq = probe, seq
+        before = decode(low.data)
+        if (
+            REWRITE_HEADER in low.headers
+            or isinstance(before, LineProblem)
+            or before.seq != low_seq
+        ):
+            return from_start
+        held = await self._conn.subjects(subject)
+        return low.seq + 1, low_seq, held.get(subject, 0)
 
     def read_at(self, session_id: str, locator: int) -> AnyEvent | None:
         subject = self.subjects.events(session_id)

@@ -633,6 +633,56 @@ class StoreContract:
                 else:
                     assert event == written[event.seq]
 
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        steps=st.lists(
+            st.one_of(
+                st.tuples(st.just("append"), st.integers(min_value=1, max_value=6)),
+                st.tuples(st.just("title"), st.integers(min_value=0, max_value=0)),
+                st.tuples(st.just("redact"), st.integers(min_value=0, max_value=30)),
+                st.tuples(st.just("compact"), st.integers(min_value=0, max_value=0)),
+            ),
+            max_size=8,
+        ),
+        counts=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=3),
+    )
+    def test_read_last_is_the_end_of_a_full_read_after_any_appends_redactions_and_compactions(
+        self, store: EventStore, steps: list[tuple[str, int]], counts: list[int]
+    ) -> None:
+        sid = store.create_session("tail")
+        for step, value in steps:
+            if step == "append":
+                for i in range(value):
+                    store.append(sid, "user" if i % 2 else "assistant", f"m{i}")
+            elif step == "title":
+                store.set_title(sid, "renamed")
+            elif step == "redact":
+                messages = [e.seq for e in store.read(sid) if isinstance(e, Message)]
+                if messages:
+                    store.redact(sid, messages[value % len(messages)])
+            else:
+                store.compact(sid)
+            # The same events at the same locators (a store reading from the end may not
+            # know their line numbers).
+            full = [
+                (entry.event, entry.offset, entry.end)
+                for batch in store.read_from(sid).batches
+                for entry in batch.entries
+            ]
+            said = [entry for entry in full if isinstance(entry[0], Message)]
+            for n in counts:
+                last = store.read_last(sid, n)
+                assert [(e.event, e.offset, e.end) for e in last] == full[-n:]
+                last = store.read_last(sid, n, messages_only=True)
+                assert [(e.event, e.offset, e.end) for e in last] == said[-n:]
+
     def test_compact_of_an_unknown_session_is_none(self, store: EventStore) -> None:
         assert store.compact(UNKNOWN) is None
         plain = session_with(store, 2)

@@ -152,6 +152,12 @@ with JetStreamStore(sys.argv[1]) as store:
 """
 
 
+def assert_read_last_ends_a_full_read(store: JetStreamStore, sid: str) -> None:
+    full = [entry for batch in store.read_from(sid).batches for entry in batch.entries]
+    for n in (1, 2, 5, 9, 40, len(full) + 1):
+        assert store.read_last(sid, n) == full[-n:]
+
+
 def test_a_compaction_killed_at_any_moment_leaves_a_readable_session_and_a_rerun_finishes(
     store: JetStreamStore, url: str
 ) -> None:
@@ -209,6 +215,7 @@ def test_a_compaction_killed_at_any_moment_leaves_a_readable_session_and_a_rerun
         events = list(store.read(sid))
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert store.last_seq(sid) == len(events)
+        assert_read_last_ends_a_full_read(store, sid)
         by_seq = {e.seq: e for e in events}
         for seq, message in acknowledged.items():
             kept = by_seq[seq]
@@ -267,8 +274,14 @@ def test_reading_during_an_unfinished_compaction_never_repeats_an_event(
     redactions: dict[int, object] = {}
     for entry in _entries(store, store.subjects.events(sid), tail.stream_seq):
         note_redaction(redactions, entry.event)  # type: ignore[arg-type]
-    _Copier(store, sid, tail, redactions).run()  # type: ignore[arg-type]
+    copier = _Copier(store, sid, tail, redactions)  # type: ignore[arg-type]
+    copier.run()
     assert [e.seq for e in store.read(sid)] == list(range(1, 10))
+    assert_read_last_ends_a_full_read(store, sid)
+    for stream_seq in list(reversed(copier.superseded))[:2]:  # erasing, from the end
+        store._call("erase", store._conn.delete_message(stream_seq))
+        assert [e.seq for e in store.read(sid)] == list(range(1, 10))
+        assert_read_last_ends_a_full_read(store, sid)
     assert store.last_seq(sid) == 9
     assert store.append(sid, "user", "meanwhile", expected_seq=9).seq == 10
     store.compact(sid)

@@ -4,7 +4,9 @@ damage written by other clients, retried appends, and a server that is not there
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import math
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any
 
 import nats
 import nats.js.errors
@@ -14,7 +16,7 @@ from eventlog import InvalidArgumentError, SessionNotFoundError, StorageError
 from eventlog.codec import encode_line
 from eventlog.events import Message, SessionTitled
 from eventlog.jetstream import JetStreamStore
-from eventlog.jetstream_client import WrongLastSequence
+from eventlog.jetstream_client import StoredMessage, WrongLastSequence
 from eventlog.jetstream_url import parse_store_url
 from tests.conftest import fresh_stream_url
 from tests.nats_servers import NatsCluster, free_port
@@ -266,3 +268,77 @@ def test_reads_and_followers_leave_no_consumer_on_the_server(
     unread = store.read_from(sid)
     unread.close()  # closed before any batch was asked for
     assert consumers_of(url) == []
+
+
+def test_read_last_on_a_long_session_reads_a_logarithmic_number_of_messages(
+    store: JetStreamStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tail -n`` binary-searches the stream for where the session's last events start
+    instead of reading the session from its start: the requests and the messages they
+    bring back grow with the logarithm of the stream's length, not with the session."""
+    sid = store.create_session("long")
+    other = store.create_session("neighbour")
+    for i in range(1500):
+        store.append(sid, "user", f"m{i}")
+        if i % 10 == 0:
+            store.append(other, "user", f"n{i}")  # other subjects in between
+    full = [entry for batch in store.read_from(sid).batches for entry in batch.entries]
+    conn = store._conn
+    requests = 0
+    received = 0
+    api, get, messages = conn._api, conn._get, conn.messages
+
+    async def counted_api(endpoint: str, payload: bytes = b"") -> dict[str, Any]:
+        nonlocal requests
+        requests += 1
+        return await api(endpoint, payload)
+
+    async def counted_get(request: dict[str, Any]) -> StoredMessage | None:
+        nonlocal received
+        found = await get(request)
+        received += found is not None
+        return found
+
+    async def counted_messages(
+        *args: Any, **kwargs: Any
+    ) -> AsyncGenerator[list[StoredMessage], None]:
+        nonlocal requests, received
+        requests += 1  # a consumer (its creation and fetches: at least one request)
+        async for batch in messages(*args, **kwargs):
+            received += len(batch)
+            yield batch
+
+    monkeypatch.setattr(conn, "_api", counted_api)
+    monkeypatch.setattr(conn, "_get", counted_get)
+    monkeypatch.setattr(conn, "messages", counted_messages)
+    stream_length = full[-1].offset  # the stream sequence of the session's last message
+    bound = 2 * math.ceil(math.log2(stream_length)) + 12
+    for n in (1, 5, 20):
+        requests = received = 0
+        assert store.read_last(sid, n) == full[-n:]
+        assert requests <= bound
+        assert received <= bound + n
+    requests = received = 0
+    assert store.read_last(sid, 5, messages_only=True) == full[-5:]
+    assert received <= bound + 5
+
+
+def test_read_last_after_a_line_another_client_wrote_out_of_order_is_the_end_of_a_full_read(
+    store: JetStreamStore, url: str
+) -> None:
+    """A line whose seq does not follow (another client's) or a damaged line: the binary
+    search does not rely on what it cannot trust, the result is what a full read ends with."""
+    sid = store.create_session()
+    for i in range(30):
+        store.append(sid, "user", f"m{i}")
+    subject = store.subjects.events(sid)
+    stale = Message(seq=12, ts="2026-01-01T00:00:00Z", role="user", content="again")
+    publish_raw(url, subject, encode_line(stale))
+    for i in range(30):
+        store.append(sid, "user", f"later {i}")
+    publish_raw(url, subject, b'{"type":"message","seq":70,"crc":"00000000"}')
+    for i in range(10):
+        store.append(sid, "user", f"last {i}")
+    full = [entry for batch in store.read_from(sid).batches for entry in batch.entries]
+    for n in (1, 3, 10, 25, 40, 80):
+        assert store.read_last(sid, n) == full[-n:]
