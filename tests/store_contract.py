@@ -39,6 +39,21 @@ from eventlog.store import (
 )
 
 UNKNOWN = "2001-01-01_000000_abcdef"
+
+
+def store_property(max_examples: int) -> settings:
+    """Hypothesis settings of a property test of the contract (each store's subclass runs
+    it with its own store fixture)."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+
+
 AWS_KEY = "AKIAQ3EGRK7ZXN4PLM2T"  # real-looking, not a real key
 PASSWORD = "Xk9mQ2vL7pR4wZ"
 
@@ -581,15 +596,7 @@ class StoreContract:
         seqs, _position = drain(store.read_from(sid, until=then))
         assert seqs == [1, 2, 3, 4, 5, 6]
 
-    @settings(
-        max_examples=12,
-        deadline=None,
-        # Each store's subclass runs it with its own store.
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.differing_executors,
-        ],
-    )
+    @store_property(max_examples=12)
     @given(
         steps=st.lists(
             st.one_of(
@@ -633,14 +640,7 @@ class StoreContract:
                 else:
                     assert event == written[event.seq]
 
-    @settings(
-        max_examples=10,
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.differing_executors,
-        ],
-    )
+    @store_property(max_examples=10)
     @given(
         steps=st.lists(
             st.one_of(
