@@ -91,7 +91,7 @@ MODES: dict[str, Suite] = {
         list=listing.ListConfig(
             sessions=10_000, messages_per_session=4, samples=100, cli_samples=12
         ),
-        rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=1),
+        rebuild=rebuild.RebuildConfig(sessions=1000, events_per_session=1000, samples=3),
         search=search.SearchConfig(sessions=100, messages_per_session=1000, samples=60),
         stats=stats.StatsConfig(
             sessions=10_000, messages_per_session=10, samples=10, query_samples=20
