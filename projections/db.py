@@ -47,8 +47,7 @@ _CANNOT_WRITE: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.
 
 logger = logging.getLogger("chatlog")
 BUSY_TIMEOUT_MS: Final = 30_000
-CACHE_KIB: Final = 16 * 1024  # SQLite's page cache for reading and small catch-ups
-REBUILD_CACHE_KIB: Final = 64 * 1024  # for a rebuild: fewer index pages spilled and read back
+CACHE_KIB: Final = 16 * 1024  # SQLite's page cache
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -387,20 +386,16 @@ class ProjectionDB:
     def rebuilding(self) -> Iterator[None]:
         """Inside :meth:`write`: drop every row (tables dropped and made anew: far faster
         than deleting row by row; undone with the transaction if it fails), then let the
-        caller fold everything again. Meanwhile the page cache is larger and the index
-        of messages by time (used only by statistics) is left out; it is built once at
-        the end, in the same transaction, which is cheaper than keeping it per row."""
+        caller fold everything again. Meanwhile the index of messages by time (used only
+        by statistics) is left out; it is built once at the end, in the same transaction,
+        which is cheaper than keeping it per row."""
         for table in _TABLES:
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in _statements(SCHEMA):
             if "messages_by_time" not in statement:
                 self.db.execute(statement)
-        self.db.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
-        try:
-            yield
-            self.db.execute(MESSAGES_BY_TIME)
-        finally:
-            self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        yield
+        self.db.execute(MESSAGES_BY_TIME)
 
     def commit_and_continue(self) -> None:
         """Inside :meth:`write`: commit what is done so far and go on in a new
