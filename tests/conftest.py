@@ -112,3 +112,9 @@ def fresh_stream_url(cluster: NatsCluster, **options: object) -> str:
     """The cluster's URL with a stream name no other test uses."""
     query = "&".join(f"{k}={v}" for k, v in {"stream": unique_stream(), **options}.items())
     return f"{cluster.url}?{query}"
+
+
+@pytest.fixture
+def url(nats_single: NatsCluster) -> str:
+    """A store URL of the shared single server with a stream of the test's own."""
+    return fresh_stream_url(nats_single)

@@ -8,18 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from eventlog import Message, SessionUntagged
 from eventlog.jetstream import JetStreamStore
-from tests.conftest import fresh_stream_url, run_chatlog
-from tests.nats_servers import NatsCluster
+from tests.conftest import run_chatlog
 from tests.repl_pty import Repl, start
-
-
-@pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
 
 
 def on_store(url: str, home: Path | None = None) -> dict[str, str]:

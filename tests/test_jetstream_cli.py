@@ -8,15 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import chatlog_executable, fresh_stream_url, run_chatlog
-from tests.nats_servers import NatsCluster, free_port
-
-
-@pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
+from tests.conftest import chatlog_executable, run_chatlog
+from tests.nats_servers import free_port
 
 
 def cli(

@@ -22,17 +22,12 @@ from eventlog.events import MessageRedacted
 from eventlog.jetstream import JetStreamStore
 from eventlog.jetstream_layout import REWRITE_HEADER
 from eventlog.jetstream_url import parse_store_url
-from tests.conftest import fresh_stream_url, run_chatlog
+from tests.conftest import run_chatlog
 from tests.nats_servers import NatsCluster, unique_stream
 
 # Unique to this run: the servers' directories are shared with other tests.
 SECRET = f"purple-elephant-{uuid.uuid4().hex}"
 AWS_KEY = "AKIA" + "".join(random.choices(string.ascii_uppercase + string.digits, k=16))
-
-
-@pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
 
 
 @pytest.fixture

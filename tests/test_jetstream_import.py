@@ -17,17 +17,11 @@ import pytest
 
 from eventlog import EventLog, EventStore, Message, SessionCreated
 from eventlog.jetstream import JetStreamStore
-from tests.conftest import chatlog_executable, fresh_stream_url, run_chatlog
-from tests.nats_servers import NatsCluster
+from tests.conftest import chatlog_executable, run_chatlog
 from tests.test_import_fixtures import CHATGPT_EXPORT, CODEX_ROLLOUT, TESTDATA
 from tests.test_import_real_sources import copy_claude_code
 
 Contents = dict[str, list[tuple[str, str, str, int | None]]]
-
-
-@pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
 
 
 def by_key(store: EventStore) -> Contents:

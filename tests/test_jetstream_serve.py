@@ -17,14 +17,8 @@ from cli.rpc_client import RpcClient
 from cli.server.errors import RpcError
 from eventlog import Message
 from eventlog.jetstream import JetStreamStore
-from tests.conftest import fresh_stream_url, run_chatlog
-from tests.nats_servers import NatsCluster
+from tests.conftest import run_chatlog
 from tests.test_server_support import ServerProcess, serving
-
-
-@pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
 
 
 @pytest.fixture

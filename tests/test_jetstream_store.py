@@ -23,11 +23,6 @@ from tests.nats_servers import NatsCluster, free_port
 
 
 @pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
-
-
-@pytest.fixture
 def store(url: str) -> Iterator[JetStreamStore]:
     with JetStreamStore(url) as opened:
         yield opened

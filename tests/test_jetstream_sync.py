@@ -11,15 +11,9 @@ import pytest
 from eventlog import EventLog
 from eventlog.jetstream import JetStreamStore
 from eventlog.store import EventStore
-from tests.conftest import fresh_stream_url, run_chatlog
-from tests.nats_servers import NatsCluster
+from tests.conftest import run_chatlog
 
 TS = "2025-03-04T05:06:07+00:00"
-
-
-@pytest.fixture
-def url(nats_single: NatsCluster) -> str:
-    return fresh_stream_url(nats_single)
 
 
 @pytest.fixture
